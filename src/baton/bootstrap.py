@@ -1,0 +1,57 @@
+"""Wiring: from settings to a running engine, outbox and worker. The one place parts are assembled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from baton.clock import Clock, SystemClock
+from baton.connectors.base import Connector
+from baton.connectors.registry import build_connectors
+from baton.engine.batcher import Batcher
+from baton.engine.outbox import Outbox
+from baton.engine.runtime import Engine
+from baton.engine.worker import Worker, worker_name
+from baton.policy.loader import load_policy
+from baton.settings import Settings
+from baton.store.db import Database, open_database
+
+__all__ = ["Runtime", "build_runtime"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    engine: Engine
+    clock: Clock
+
+    def batcher(self) -> Batcher:
+        return Batcher(
+            self.engine, max_batch=self.settings.batch_max, wait_seconds=self.settings.batch_wait_ms / 1000
+        )
+
+    def worker(self, connectors: dict[str, Connector] | None = None, *, name: str | None = None) -> Worker:
+        outbox = Outbox(
+            db=self.db,
+            connectors=connectors if connectors is not None else build_connectors(self.settings),
+            clock=self.clock,
+            worker=name or worker_name(),
+            lease=timedelta(seconds=self.settings.lease_seconds),
+            max_attempts=self.settings.max_attempts,
+        )
+        return Worker(
+            engine=self.engine,
+            outbox=outbox,
+            batch=self.settings.worker_batch,
+            poll_seconds=self.settings.poll_seconds,
+        )
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Runtime:
+    db = open_database(settings.resolved_database_url)
+    if migrate:
+        db.migrate()
+    policy = load_policy(settings.resolved_policy_dir)
+    clock = clock or SystemClock()
+    return Runtime(settings=settings, db=db, engine=Engine(db=db, policy=policy, clock=clock), clock=clock)

@@ -1,0 +1,218 @@
+"""Delivering the outbox: claim under a lease, check the sent-log, send, record the outcome.
+
+The order of steps is what makes delivery safe to crash anywhere:
+
+1. claim (commit): rows become ``claimed`` by this worker until the lease runs out;
+2. for each claimed action, skip it if the sent-log already has its key (sent, then crashed);
+3. ``connector.send`` with the idempotency key;
+4. in one transaction: sent-log row, outbox row ``done`` (only while the claim is still ours),
+   and the outcome on the audit chain.
+
+A worker killed between 3 and 4 leaves the claim to expire; the next worker sends again with the
+same key, which a target that honours idempotency keys applies once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from baton import audit
+from baton.audit import AuditRecord
+from baton.clock import Clock, to_ms
+from baton.connectors.base import Connector, Delivery, OutboundAction
+from baton.errors import PermanentConnectorError, TransientConnectorError
+from baton.store import repo
+from baton.store.db import Database
+from baton.store.repo import ClaimedAction
+from baton.store.schema import outbox, sent_log
+
+__all__ = ["DeliveryStats", "Outbox", "backoff_seconds"]
+
+_log = logging.getLogger("baton.outbox")
+
+
+def backoff_seconds(
+    attempt: int, *, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return (rng or random).uniform(0, ceiling)
+
+
+@dataclass
+class DeliveryStats:
+    claimed: int = 0
+    delivered: int = 0
+    skipped: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class Outbox:
+    """Delivers claimed actions through the configured connectors."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        connectors: Mapping[str, Connector],
+        clock: Clock,
+        worker: str,
+        lease: timedelta = timedelta(seconds=30),
+        max_attempts: int = 8,
+    ) -> None:
+        self.db = db
+        self.connectors = connectors
+        self.clock = clock
+        self.worker = worker
+        self.lease = lease
+        self.max_attempts = max_attempts
+
+    def deliver(self, *, limit: int = 100) -> DeliveryStats:
+        stats = DeliveryStats()
+        now = self.clock.now()
+        with self.db.writer.begin() as conn:
+            claimed = repo.claim_outbox(
+                conn,
+                worker=self.worker,
+                now_ms=to_ms(now),
+                lease_ms=int(self.lease.total_seconds() * 1000),
+                limit=limit,
+                is_postgres=self.db.is_postgres,
+            )
+            sent = repo.already_sent(conn, [a.idempotency_key for a in claimed])
+        stats.claimed = len(claimed)
+        for action in claimed:
+            if action.idempotency_key in sent:
+                self._finish(action, status="done", kind="action.delivered", detail={"recovered": True})
+                stats.skipped += 1
+                continue
+            self._send_one(action, stats)
+        return stats
+
+    def _send_one(self, action: ClaimedAction, stats: DeliveryStats) -> None:
+        connector = self.connectors.get(action.connector)
+        outbound = OutboundAction(
+            key=action.idempotency_key,
+            ticket_id=action.ticket_id,
+            connector=action.connector,
+            kind=action.kind,
+            params=action.params,
+            attempt=action.attempts,
+        )
+        try:
+            if connector is None:
+                raise PermanentConnectorError(f"no connector named {action.connector!r} is configured")
+            delivery = connector.send(outbound)
+        except TransientConnectorError as exc:
+            if action.attempts >= self.max_attempts:
+                self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
+                stats.dead += 1
+            else:
+                delay = exc.retry_after if exc.retry_after is not None else backoff_seconds(action.attempts)
+                self._retry(action, error=str(exc), delay=delay)
+                stats.retried += 1
+            return
+        except PermanentConnectorError as exc:
+            self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
+            stats.dead += 1
+            return
+        except Exception as exc:  # a connector bug must not stop the worker; it is retried and recorded
+            _log.exception("connector %s raised unexpectedly", action.connector)
+            self._retry(
+                action, error=f"{exc.__class__.__name__}: {exc}", delay=backoff_seconds(action.attempts)
+            )
+            stats.retried += 1
+            return
+        self._finish(action, status="done", kind="action.delivered", delivery=delivery)
+        stats.delivered += 1
+
+    def _finish(
+        self,
+        action: ClaimedAction,
+        *,
+        status: str,
+        kind: str,
+        delivery: Delivery | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        now = self.clock.now()
+        body: dict[str, Any] = {
+            "key": action.idempotency_key,
+            "decision": action.decision_id,
+            "action": action.action_name,
+            "connector": action.connector,
+            "attempt": action.attempts,
+            **(detail or {}),
+        }
+        if delivery is not None:
+            body["external_id"] = delivery.external_id
+        with self.db.writer.begin() as conn:
+            if not self._still_ours(conn, action, status=status, now_ms=to_ms(now)):
+                return  # our lease ran out and another worker owns the row now
+            if status == "done" and not (detail or {}).get("recovered"):
+                conn.execute(
+                    insert(sent_log).values(
+                        idempotency_key=action.idempotency_key,
+                        connector=action.connector,
+                        sent_ms=to_ms(now),
+                        result={"external_id": delivery.external_id if delivery else None},
+                    )
+                )
+            audit.append(
+                conn, [AuditRecord(kind, action.ticket_id, now, body)], is_postgres=self.db.is_postgres
+            )
+
+    def _retry(self, action: ClaimedAction, *, error: str, delay: float) -> None:
+        now = self.clock.now()
+        with self.db.writer.begin() as conn:
+            result = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == action.id, outbox.c.claimed_by == self.worker, outbox.c.status == "claimed"
+                )
+                .values(
+                    status="pending",
+                    claimed_by=None,
+                    claimed_until_ms=None,
+                    available_ms=to_ms(now) + int(delay * 1000),
+                    last_error=error[:2_000],
+                )
+            )
+            if result.rowcount:
+                audit.append(
+                    conn,
+                    [
+                        AuditRecord(
+                            "action.failed",
+                            action.ticket_id,
+                            now,
+                            {
+                                "key": action.idempotency_key,
+                                "attempt": action.attempts,
+                                "error": error[:500],
+                                "retry_in_s": round(delay, 3),
+                            },
+                        )
+                    ],
+                    is_postgres=self.db.is_postgres,
+                )
+
+    def _still_ours(self, conn: Connection, action: ClaimedAction, *, status: str, now_ms: int) -> bool:
+        result = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == action.id, outbox.c.claimed_by == self.worker, outbox.c.status == "claimed")
+            .values(
+                status=status,
+                claimed_until_ms=None,
+                last_error=None if status == "done" else outbox.c.last_error,
+            )
+        )
+        return bool(result.rowcount)

@@ -1,0 +1,299 @@
+"""The runtime: one transaction per batch of events.
+
+For each event: recognise a redelivery by ``(source, event_id)``, find the canonical ticket,
+gather context, ``decide``, then write the event, the new ticket state, the decision, outbox
+actions, timers and audit entries. All of a batch commits together or not at all, and a caller is
+told "accepted" only after the commit. A batch that fails is retried event by event, so one bad
+event costs only itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from baton import audit
+from baton.audit import AuditRecord
+from baton.clock import Clock, from_ms, to_ms
+from baton.engine.decide import decide, new_ticket_id
+from baton.model import Account, Context, Decision, Event, EventType, Ticket
+from baton.policy.model import Policy
+from baton.store import repo
+from baton.store.db import Database
+from baton.store.schema import decisions, events, outbox
+
+__all__ = ["Engine", "IngestResult", "idempotency_key"]
+
+_log = logging.getLogger("baton.engine")
+
+TIMER_SOURCE = "baton.timer"
+
+
+def idempotency_key(ticket_id: str, decision_id: str, action_name: str) -> str:
+    """Stable identity of one outbound effect: (ticket, decision, action)."""
+    return hashlib.sha256(f"{ticket_id}\0{decision_id}\0{action_name}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: Literal["accepted", "duplicate", "failed"]
+    source: str
+    event_id: str
+    ticket_id: str | None
+    decision_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What one transaction will write, gathered before any write is made."""
+
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    event_rows: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[tuple[Decision, dict[str, Any]]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+
+
+class Engine:
+    """Applies events to tickets under one policy, durably."""
+
+    def __init__(self, *, db: Database, policy: Policy, clock: Clock) -> None:
+        self.db = db
+        self.policy = policy
+        self.clock = clock
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    def ingest(self, batch: Sequence[Event]) -> list[IngestResult]:
+        """Store and decide ``batch`` in one transaction; on failure, retry one event at a time."""
+        if not batch:
+            return []
+        try:
+            with self.db.writer.begin() as conn:
+                return self.ingest_in(conn, batch)
+        except (IntegrityError, DBAPIError, ValueError) as exc:
+            # ValueError: a decision the model refused (a policy or engine bug), isolated like a DB error.
+            if len(batch) == 1:
+                _log.error("event %s/%s not stored: %r", batch[0].source, batch[0].event_id, exc)
+                error = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                return [IngestResult("failed", batch[0].source, batch[0].event_id, None, error=error)]
+            _log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc.__class__.__name__)
+            return [self.ingest([event])[0] for event in batch]
+
+    def ingest_in(self, conn: Connection, batch: Sequence[Event]) -> list[IngestResult]:
+        """The transaction body, for callers that already hold a transaction (timers, replay)."""
+        is_pg = self.db.is_postgres
+        if is_pg:
+            # Take the audit head lock first: every writer then runs one behind the other, so two
+            # processes never decide on the same ticket at once.
+            audit.lock_head(conn)
+        now = self.clock.now()
+        known = repo.existing_events(conn, [(e.source, e.event_id) for e in batch])
+        links = repo.find_links(conn, [(e.external.system, e.external.id) for e in batch if e.external])
+        wanted = [e.ticket_id for e in batch if e.ticket_id] + list(links.values())
+        work = _Batch(tickets=repo.load_tickets(conn, wanted))
+        account_ids = {e.fields.account_id for e in batch if e.fields.account_id}
+        account_ids |= {t.account_id for t in work.tickets.values() if t.account_id}
+        accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
+        accounts.update(repo.load_accounts(conn, sorted(account_ids)))
+
+        results: list[IngestResult] = []
+        for event in batch:
+            key = (event.source, event.event_id)
+            if key in known:
+                results.append(IngestResult("duplicate", event.source, event.event_id, known[key]))
+                continue
+            ticket_id = self._ticket_id(event, links)
+            ticket = work.tickets.get(ticket_id)
+            if ticket is None and event.type == EventType.TIMER_FIRED:
+                continue  # defensive: a timer for a ticket that does not exist
+            account_id = event.fields.account_id or (ticket.account_id if ticket else None)
+            if account_id and account_id not in accounts:
+                accounts[account_id] = None  # remember a miss too: one query per account per batch
+                accounts.update(repo.load_accounts(conn, [account_id]))
+            context = _context(accounts.get(account_id) if account_id else None, account_id)
+            decision = decide(
+                ticket, event.model_copy(update={"ticket_id": ticket_id}), context, self.policy, now
+            )
+            known[key] = ticket_id
+            work.tickets[ticket_id] = decision.ticket
+            if event.external is not None and (event.external.system, event.external.id) not in links:
+                links[(event.external.system, event.external.id)] = ticket_id
+                work.links.append(
+                    {
+                        "system": event.external.system,
+                        "external_id": event.external.id,
+                        "ticket_id": ticket_id,
+                        "url": event.external.url,
+                    }
+                )
+            self._collect(work, event, decision, now_ms=to_ms(now))
+            results.append(IngestResult("accepted", event.source, event.event_id, ticket_id, decision.id))
+        self._write(conn, work, now_ms=to_ms(now))
+        return results
+
+    @staticmethod
+    def _ticket_id(event: Event, links: dict[tuple[str, str], str]) -> str:
+        if event.ticket_id:
+            return event.ticket_id
+        if event.external is not None:
+            found = links.get((event.external.system, event.external.id))
+            if found:
+                return found
+        return new_ticket_id(event)
+
+    def _collect(self, work: _Batch, event: Event, decision: Decision, *, now_ms: int) -> None:
+        body = event.model_dump(mode="json", exclude_none=True)
+        work.event_rows.append(
+            {
+                "source": event.source,
+                "event_id": event.event_id,
+                "ticket_id": decision.ticket_id,
+                "type": event.type.value,
+                "occurred_ms": to_ms(event.occurred_at),
+                "received_ms": now_ms,
+                "body": body,
+            }
+        )
+        record = decision_record(decision)
+        work.decisions.append((decision, record))
+        at = decision.decided_at
+        work.audit.append(
+            AuditRecord(
+                "event.received",
+                decision.ticket_id,
+                at,
+                {
+                    "source": event.source,
+                    "event_id": event.event_id,
+                    "type": event.type.value,
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "sha256": hashlib.sha256(audit.canonical_json(body).encode()).hexdigest(),
+                },
+            )
+        )
+        work.audit.append(AuditRecord("decision", decision.ticket_id, at, record))
+        for action in decision.actions:
+            work.audit.append(
+                AuditRecord(
+                    "action.queued",
+                    decision.ticket_id,
+                    at,
+                    {
+                        "decision": decision.id,
+                        "action": action.name,
+                        "key": idempotency_key(decision.ticket_id, decision.id, action.name),
+                        "connector": action.connector,
+                        "kind": action.kind,
+                        "params": action.params,
+                    },
+                )
+            )
+
+    def _write(self, conn: Connection, work: _Batch, *, now_ms: int) -> None:
+        if not work.event_rows:
+            return
+        seqs = conn.execute(
+            insert(events).returning(events.c.seq, sort_by_parameter_order=True), work.event_rows
+        ).scalars()
+        repo.insert_links(conn, work.links)
+        repo.upsert_tickets(conn, work.tickets.values())
+        decision_rows: list[dict[str, Any]] = []
+        outbox_rows: list[dict[str, Any]] = []
+        timer_rows: list[dict[str, Any]] = []
+        cancels: list[tuple[str, str]] = []
+        for (decision, record), seq in zip(work.decisions, seqs, strict=True):
+            decision_rows.append(
+                {
+                    "id": decision.id,
+                    "ticket_id": decision.ticket_id,
+                    "event_seq": seq,
+                    "policy_version": decision.policy_version,
+                    "decided_ms": to_ms(decision.decided_at),
+                    "body": record,
+                }
+            )
+            for action in decision.actions:
+                outbox_rows.append(
+                    {
+                        "idempotency_key": idempotency_key(decision.ticket_id, decision.id, action.name),
+                        "ticket_id": decision.ticket_id,
+                        "decision_id": decision.id,
+                        "action_name": action.name,
+                        "connector": action.connector,
+                        "kind": action.kind,
+                        "params": action.params,
+                        "status": "pending",
+                        "attempts": 0,
+                        "available_ms": now_ms,
+                        "created_ms": now_ms,
+                    }
+                )
+            cancels.extend((decision.ticket_id, name) for name in decision.timers_cancel)
+            timer_rows.extend(
+                {
+                    "ticket_id": decision.ticket_id,
+                    "name": t.name,
+                    "due_ms": to_ms(t.due_at),
+                    "status": "pending",
+                    "data": t.data,
+                }
+                for t in decision.timers_set
+            )
+        conn.execute(insert(decisions), decision_rows)
+        if outbox_rows:
+            conn.execute(insert(outbox), outbox_rows)
+        repo.cancel_timers(conn, cancels)
+        repo.set_timers(conn, timer_rows)
+        audit.append(conn, work.audit, is_postgres=self.db.is_postgres)
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def fire_due_timers(self, *, limit: int = 500) -> int:
+        """Fire due timers through ``decide``, in the same transaction that marks them fired:
+        a timer fires once, and a crash before the commit leaves it pending for the next try."""
+        now = self.clock.now()
+        with self.db.writer.begin() as conn:
+            if self.db.is_postgres:
+                audit.lock_head(conn)
+            due = repo.claim_due_timers(conn, now_ms=to_ms(now), limit=limit, is_postgres=self.db.is_postgres)
+            if not due:
+                return 0
+            fired = [
+                Event(
+                    source=TIMER_SOURCE,
+                    event_id=f"timer-{t.id}",
+                    type=EventType.TIMER_FIRED,
+                    occurred_at=from_ms(t.due_ms),
+                    ticket_id=t.ticket_id,
+                    data={"name": t.name, **dict(t.data)},
+                )
+                for t in due
+            ]
+            self.ingest_in(conn, fired)
+            repo.mark_timers_fired(conn, [t.id for t in due], now_ms=to_ms(now))
+            return len(due)
+
+
+def decision_record(decision: Decision) -> dict[str, Any]:
+    """The decision as the record keeps it: what was concluded and why, not the whole ticket.
+    Values stay dataclasses; the JSON column and the audit chain serialise them."""
+    record: dict[str, Any] = {name: getattr(decision, name) for name in _RECORDED}
+    record["ticket_version"] = decision.ticket.version
+    return record
+
+
+_RECORDED = tuple(f.name for f in fields(Decision) if f.name != "ticket")
+
+
+def _context(account: Account | None, account_id: str | None) -> Context:
+    if account is not None:
+        return Context(account=account)
+    return Context(gaps=("account",) if account_id else ("account", "account_id"))

@@ -1,0 +1,1 @@
+"""Enrichment: the context a ticket gains before the decision (accounts, later text signals)."""

@@ -1,0 +1,1 @@
+"""Persistence: schema, database opening, and the queries the engine runs."""

@@ -1,0 +1,257 @@
+"""The queries the engine runs, all inside a transaction the caller owns.
+
+Ticket state is stored as JSON next to a few indexed columns (stage, owner, tier...) that
+dashboards filter on. Claims of outbox rows are leases (``claimed_until_ms``); a claim that
+outlives its lease is taken back by the next worker that looks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+
+from baton.clock import to_ms
+from baton.model import Account, Ticket, dump, load
+from baton.store.schema import accounts, events, external_links, outbox, sent_log, tickets, timers
+
+__all__ = [
+    "ClaimedAction",
+    "ClaimedTimer",
+    "claim_due_timers",
+    "claim_outbox",
+    "existing_events",
+    "find_links",
+    "load_accounts",
+    "load_tickets",
+    "upsert_accounts",
+    "upsert_tickets",
+]
+
+_CHUNK = 500  # bound on IN-lists, well under SQLite's variable limit
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def existing_events(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Which ``(source, event_id)`` pairs are already stored, with the ticket each belongs to."""
+    found: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        rows = conn.execute(
+            select(events.c.source, events.c.event_id, events.c.ticket_id).where(
+                tuple_(events.c.source, events.c.event_id).in_(chunk)
+            )
+        )
+        found.update({(r.source, r.event_id): r.ticket_id for r in rows})
+    return found
+
+
+def find_links(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Canonical ticket ids for ``(system, external_id)`` pairs that are known."""
+    found: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        rows = conn.execute(
+            select(external_links.c.system, external_links.c.external_id, external_links.c.ticket_id).where(
+                tuple_(external_links.c.system, external_links.c.external_id).in_(chunk)
+            )
+        )
+        found.update({(r.system, r.external_id): r.ticket_id for r in rows})
+    return found
+
+
+def load_tickets(conn: Connection, ids: Sequence[str]) -> dict[str, Ticket]:
+    found: dict[str, Ticket] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        for row in conn.execute(select(tickets.c.id, tickets.c.state).where(tickets.c.id.in_(chunk))):
+            found[row.id] = load(Ticket, row.state)
+    return found
+
+
+def _ticket_row(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "version": ticket.version,
+        "stage": ticket.stage.value,
+        "priority": ticket.priority.value,
+        "tier": ticket.tier,
+        "queue": ticket.queue,
+        "owner_role": ticket.owner.role if ticket.owner else None,
+        "owner_person": ticket.owner.person if ticket.owner else None,
+        "account_id": ticket.account_id,
+        "subject": ticket.subject[:1_000],
+        "created_ms": to_ms(ticket.created_at),
+        "updated_ms": to_ms(ticket.updated_at),
+        "state": ticket,  # the JSON column serialises the dataclass (orjson)
+    }
+
+
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    )
+    conn.execute(stmt, rows)
+
+
+def upsert_tickets(conn: Connection, new: Iterable[Ticket]) -> None:
+    _upsert(conn, tickets, [_ticket_row(t) for t in new], ["id"])
+
+
+def insert_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        dialect = conn.dialect.name
+        stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(
+            external_links
+        ).on_conflict_do_nothing()
+        conn.execute(stmt, rows)
+
+
+def load_accounts(conn: Connection, ids: Sequence[str]) -> dict[str, Account]:
+    found: dict[str, Account] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        for row in conn.execute(select(accounts.c.id, accounts.c.body).where(accounts.c.id.in_(chunk))):
+            found[row.id] = load(Account, row.body)
+    return found
+
+
+def upsert_accounts(conn: Connection, items: Iterable[Account]) -> int:
+    rows = [{"id": a.id, "body": dump(a)} for a in items]
+    for chunk in _chunks(rows):
+        _upsert(conn, accounts, list(chunk), ["id"])
+    return len(rows)
+
+
+def set_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert pending timers, first cancelling any pending timer of the same (ticket, name)."""
+    if not rows:
+        return
+    cancel_timers(conn, [(r["ticket_id"], r["name"]) for r in rows])
+    conn.execute(insert(timers), rows)
+
+
+_CANCEL = (
+    update(timers)
+    .where(
+        timers.c.ticket_id == bindparam("t_id"),
+        timers.c.name == bindparam("t_name"),
+        timers.c.status == "pending",
+    )
+    .values(status="cancelled")
+)
+
+
+def cancel_timers(conn: Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """Cancel pending timers by (ticket, name); one prepared statement, many parameter sets."""
+    unique = list(dict.fromkeys(pairs))
+    if unique:
+        conn.execute(_CANCEL, [{"t_id": t, "t_name": n} for t, n in unique])
+
+
+@dataclass(frozen=True)
+class ClaimedTimer:
+    id: int
+    ticket_id: str
+    name: str
+    due_ms: int
+    data: Mapping[str, Any]
+
+
+def claim_due_timers(conn: Connection, *, now_ms: int, limit: int, is_postgres: bool) -> list[ClaimedTimer]:
+    """Due pending timers, oldest first, locked for this transaction (others skip them)."""
+    query = (
+        select(timers.c.id, timers.c.ticket_id, timers.c.name, timers.c.due_ms, timers.c.data)
+        .where(timers.c.status == "pending", timers.c.due_ms <= now_ms)
+        .order_by(timers.c.due_ms, timers.c.id)
+        .limit(limit)
+    )
+    if is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    return [ClaimedTimer(r.id, r.ticket_id, r.name, r.due_ms, r.data) for r in conn.execute(query)]
+
+
+def mark_timers_fired(conn: Connection, ids: Sequence[int], *, now_ms: int) -> None:
+    for chunk in _chunks(list(ids)):
+        conn.execute(update(timers).where(timers.c.id.in_(chunk)).values(status="fired", fired_ms=now_ms))
+
+
+@dataclass(frozen=True)
+class ClaimedAction:
+    id: int
+    idempotency_key: str
+    ticket_id: str
+    decision_id: str
+    action_name: str
+    connector: str
+    kind: str
+    params: Mapping[str, Any]
+    attempts: int
+
+
+def claim_outbox(
+    conn: Connection, *, worker: str, now_ms: int, lease_ms: int, limit: int, is_postgres: bool
+) -> list[ClaimedAction]:
+    """Claim up to ``limit`` deliverable actions under a lease.
+
+    Deliverable: pending and due, or claimed by a worker whose lease ran out. Only the oldest
+    unfinished action of each ticket qualifies, which keeps one ticket's actions in order across
+    any number of workers; other tickets are never held up by it.
+    """
+    earlier = aliased(outbox)
+    claimable = or_(
+        and_(outbox.c.status == "pending", outbox.c.available_ms <= now_ms),
+        and_(outbox.c.status == "claimed", outbox.c.claimed_until_ms < now_ms),
+    )
+    blocked = exists().where(
+        earlier.c.ticket_id == outbox.c.ticket_id,
+        earlier.c.id < outbox.c.id,
+        earlier.c.status.in_(("pending", "claimed")),
+    )
+    query = select(outbox.c.id).where(claimable, ~blocked).order_by(outbox.c.id).limit(limit)
+    if is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    ids = [r.id for r in conn.execute(query)]
+    if not ids:
+        return []
+    rows = conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(
+            status="claimed",
+            claimed_by=worker,
+            claimed_until_ms=now_ms + lease_ms,
+            attempts=outbox.c.attempts + 1,
+        )
+        .returning(
+            outbox.c.id,
+            outbox.c.idempotency_key,
+            outbox.c.ticket_id,
+            outbox.c.decision_id,
+            outbox.c.action_name,
+            outbox.c.connector,
+            outbox.c.kind,
+            outbox.c.params,
+            outbox.c.attempts,
+        )
+    )
+    claimed = [ClaimedAction(*r) for r in rows]
+    return sorted(claimed, key=lambda a: a.id)
+
+
+def already_sent(conn: Connection, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(list(keys)):
+        found.update(
+            conn.scalars(select(sent_log.c.idempotency_key).where(sent_log.c.idempotency_key.in_(chunk)))
+        )
+    return found

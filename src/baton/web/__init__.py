@@ -1,0 +1,1 @@
+"""The HTTP surface: API, auth and the dashboard."""
