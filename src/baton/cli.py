@@ -7,13 +7,15 @@ import logging
 import shutil
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from baton import audit
 from baton.bootstrap import build_runtime
@@ -25,7 +27,7 @@ from baton.policy.loader import load_policy
 from baton.settings import Settings, load_settings
 from baton.signals.canonical import read_jsonl
 from baton.store import read, repo
-from baton.store.db import open_database
+from baton.store.db import Database, open_database
 from baton.web.auth import ROLES, create_token
 
 __all__ = ["app", "main"]
@@ -45,7 +47,7 @@ app.add_typer(tickets_app, name="tickets")
 app.add_typer(accounts_app, name="accounts")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Workspace = Annotated[
     Path | None, typer.Option("--workspace", "-w", help="Workspace folder (BATON_WORKSPACE).")
@@ -55,6 +57,17 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy"
 
 def _settings(workspace: Path | None) -> Settings:
     return load_settings(workspace=workspace)
+
+
+@contextmanager
+def _database(settings: Settings, *, migrate: bool = False) -> Iterator[Database]:
+    db = open_database(settings.resolved_database_url)
+    try:
+        if migrate:
+            db.migrate()
+        yield db
+    finally:
+        db.dispose()
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -79,25 +92,25 @@ def init(
     if source is not None:
         load_policy(source)  # refuse to install a policy that does not load
         shutil.copytree(source, target, dirs_exist_ok=True)
-    db = open_database(settings.resolved_database_url)
-    db.migrate()
+    with _database(settings, migrate=True):
+        pass
     if accounts is not None:
         _load_accounts(settings, accounts)
     out.print(f"workspace ready at {settings.workspace} (policy {load_policy(target).version})")
 
 
 def _load_accounts(settings: Settings, path: Path) -> None:
-    db = open_database(settings.resolved_database_url)
-    good, bad = [], 0
-    for row in read_accounts_csv(path):
-        if row.account is None:
-            bad += 1
-            err.print(f"{path}:{row.line}: {row.error}")
-        else:
-            good.append(row.account)
-    with db.writer.begin() as conn:
-        loaded = repo.upsert_accounts(conn, good)
-    out.print(f"accounts: {loaded} loaded, {bad} rejected")
+    with _database(settings) as db:
+        good, bad = [], 0
+        for row in read_accounts_csv(path):
+            if row.account is None:
+                bad += 1
+                err.print(f"{path}:{row.line}: {row.error}")
+            else:
+                good.append(row.account)
+        with db.writer.begin() as conn:
+            loaded = repo.upsert_accounts(conn, good)
+        out.print(f"accounts: {loaded} loaded, {bad} rejected")
 
 
 @accounts_app.command("load")
@@ -231,16 +244,18 @@ def audit_verify(
 ) -> None:
     """Walk the hash chain; report any modified, deleted, inserted, reordered or truncated entry."""
     settings = _settings(workspace)
-    db = open_database(settings.resolved_database_url)
-    cp = audit.read_checkpoint(checkpoint) if checkpoint else None
-    with db.reader.connect() as conn:
-        report = audit.verify(conn, checkpoint=cp)
-    if report.ok:
-        out.print(f"ok: {report.length} entries, head {report.head}")
-        return
-    for problem in report.problems:
-        err.print(f"entry {problem.seq}: {problem.kind}: {problem.message}", markup=False, highlight=False)
-    raise typer.Exit(1)
+    with _database(settings) as db:
+        cp = audit.read_checkpoint(checkpoint) if checkpoint else None
+        with db.reader.connect() as conn:
+            report = audit.verify(conn, checkpoint=cp)
+        if report.ok:
+            out.print(f"ok: {report.length} entries, head {report.head}")
+            return
+        for problem in report.problems:
+            err.print(
+                f"entry {problem.seq}: {problem.kind}: {problem.message}", markup=False, highlight=False
+            )
+        raise typer.Exit(1)
 
 
 @audit_app.command("checkpoint")
@@ -252,17 +267,17 @@ def audit_checkpoint(
 ) -> None:
     """Verify the chain, then record its length and head hash in FILE."""
     settings = _settings(workspace)
-    db = open_database(settings.resolved_database_url)
-    with db.reader.connect() as conn:
-        report = audit.verify(conn)
-    if not report.ok:
-        for problem in report.problems:
-            err.print(
-                f"entry {problem.seq}: {problem.kind}: {problem.message}", markup=False, highlight=False
-            )
-        raise typer.Exit(1)
-    cp = audit.write_checkpoint(file, report, at=SystemClock().now())
-    out.print(f"checkpoint: {cp.length} entries, head {cp.head} -> {file}")
+    with _database(settings) as db:
+        with db.reader.connect() as conn:
+            report = audit.verify(conn)
+        if not report.ok:
+            for problem in report.problems:
+                err.print(
+                    f"entry {problem.seq}: {problem.kind}: {problem.message}", markup=False, highlight=False
+                )
+            raise typer.Exit(1)
+        cp = audit.write_checkpoint(file, report, at=SystemClock().now())
+        out.print(f"checkpoint: {cp.length} entries, head {cp.head} -> {file}")
 
 
 @audit_app.command("export")
@@ -275,18 +290,18 @@ def audit_export(
 ) -> None:
     """Write a ticket's evidence (events, decisions with reasons, actions, outcomes) as JSONL."""
     settings = _settings(workspace)
-    db = open_database(settings.resolved_database_url)
-    with db.reader.connect() as conn:
-        items = read.timeline(conn, ticket_id)
-    if not items:
-        err.print(f"no audit entries for ticket {ticket_id!r}")
-        raise typer.Exit(1)
-    lines = [audit.canonical_json(item) for item in items]
-    if output is None:
-        sys.stdout.write("\n".join(lines) + "\n")
-    else:
-        output.write_text("\n".join(lines) + "\n")
-        out.print(f"{len(lines)} entries -> {output}")
+    with _database(settings) as db:
+        with db.reader.connect() as conn:
+            items = read.timeline(conn, ticket_id)
+        if not items:
+            err.print(f"no audit entries for ticket {ticket_id!r}")
+            raise typer.Exit(1)
+        lines = [audit.canonical_json(item) for item in items]
+        if output is None:
+            sys.stdout.write("\n".join(lines) + "\n")
+        else:
+            output.write_text("\n".join(lines) + "\n")
+            out.print(f"{len(lines)} entries -> {output}")
 
 
 @token_app.command("create")
@@ -297,11 +312,10 @@ def token_create(
 ) -> None:
     """Create an API token; it is printed once and never stored in clear."""
     settings = _settings(workspace)
-    db = open_database(settings.resolved_database_url)
-    db.migrate()
-    with db.writer.begin() as conn:
-        token = create_token(conn, role=role, name=name, now_ms=to_ms(SystemClock().now()))
-    typer.echo(token)
+    with _database(settings, migrate=True) as db:
+        with db.writer.begin() as conn:
+            token = create_token(conn, role=role, name=name, now_ms=to_ms(SystemClock().now()))
+        typer.echo(token)
 
 
 @tickets_app.command("list")
@@ -313,38 +327,40 @@ def tickets_list(
 ) -> None:
     """The most recently updated tickets."""
     settings = _settings(workspace)
-    db = open_database(settings.resolved_database_url)
-    with db.reader.connect() as conn:
-        rows = read.list_tickets(conn, stage=stage, owner=owner, limit=limit)
-    table = Table("ticket", "subject", "stage", "priority", "tier", "owner", "updated")
-    for r in rows:
-        owner_text = f"{r['owner']['person']} ({r['owner']['role']})" if r["owner"] else ""
-        table.add_row(
-            r["id"],
-            r["subject"][:50],
-            r["stage"],
-            r["priority"],
-            r["tier"] or "",
-            owner_text,
-            r["updated_at"][:16],
+    with _database(settings) as db:
+        with db.reader.connect() as conn:
+            rows = read.list_tickets(conn, stage=stage, owner=owner, limit=limit)
+        table = Table(
+            Column("ticket", no_wrap=True), "subject", "stage", "priority", "tier", "owner", "updated"
         )
-    out.print(table)
+        for r in rows:
+            owner_text = f"{r['owner']['person']} ({r['owner']['role']})" if r["owner"] else ""
+            table.add_row(
+                r["id"],
+                r["subject"][:50],
+                r["stage"],
+                r["priority"],
+                r["tier"] or "",
+                owner_text,
+                r["updated_at"][:16],
+            )
+        out.print(table)
 
 
 @tickets_app.command("show")
 def tickets_show(ticket_id: str, workspace: Workspace = None) -> None:
     """One ticket's state and timeline."""
     settings = _settings(workspace)
-    db = open_database(settings.resolved_database_url)
-    with db.reader.connect() as conn:
-        ticket = read.get_ticket(conn, ticket_id)
-        items = read.timeline(conn, ticket_id)
-    if ticket is None:
-        err.print(f"no ticket {ticket_id!r}")
-        raise typer.Exit(1)
-    out.print_json(json.dumps(dump(ticket)))
-    for item in items:
-        out.print(f"#{item['seq']} {item['at'][:19]} {item['kind']}")
+    with _database(settings) as db:
+        with db.reader.connect() as conn:
+            ticket = read.get_ticket(conn, ticket_id)
+            items = read.timeline(conn, ticket_id)
+        if ticket is None:
+            err.print(f"no ticket {ticket_id!r}")
+            raise typer.Exit(1)
+        out.print_json(json.dumps(dump(ticket)))
+        for item in items:
+            out.print(f"#{item['seq']} {item['at'][:19]} {item['kind']}")
 
 
 @app.command()

@@ -57,7 +57,12 @@ class InputError(BatonError, ValueError):
 
 
 class TooLargeError(InputError):
-    pass
+    """Over a limit. ``limit`` names which: ``"bytes"`` (HTTP 413) or a structural one such as
+    ``"depth"`` or ``"count"`` (HTTP 400)."""
+
+    def __init__(self, message: str, *, limit: str = "bytes") -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class NotFoundError(BatonError, LookupError):

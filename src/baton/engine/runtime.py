@@ -26,7 +26,7 @@ from baton.model import Account, Context, Decision, Event, EventType, Ticket
 from baton.policy.model import Policy
 from baton.store import repo
 from baton.store.db import Database
-from baton.store.schema import decisions, events, outbox
+from baton.store.schema import decisions, events, outbox, timers
 
 __all__ = ["Engine", "IngestResult", "idempotency_key"]
 
@@ -207,8 +207,9 @@ class Engine:
         repo.upsert_tickets(conn, work.tickets.values())
         decision_rows: list[dict[str, Any]] = []
         outbox_rows: list[dict[str, Any]] = []
-        timer_rows: list[dict[str, Any]] = []
-        cancels: list[tuple[str, str]] = []
+        # Net timer effect per (ticket, name), in decision order: a later decision in the same
+        # batch may cancel what an earlier one set, or set it again.
+        timer_ops: dict[tuple[str, str], dict[str, Any] | None] = {}
         for (decision, record), seq in zip(work.decisions, seqs, strict=True):
             decision_rows.append(
                 {
@@ -236,22 +237,23 @@ class Engine:
                         "created_ms": now_ms,
                     }
                 )
-            cancels.extend((decision.ticket_id, name) for name in decision.timers_cancel)
-            timer_rows.extend(
-                {
+            for name in decision.timers_cancel:
+                timer_ops[(decision.ticket_id, name)] = None
+            for timer in decision.timers_set:
+                timer_ops[(decision.ticket_id, timer.name)] = {
                     "ticket_id": decision.ticket_id,
-                    "name": t.name,
-                    "due_ms": to_ms(t.due_at),
+                    "name": timer.name,
+                    "due_ms": to_ms(timer.due_at),
                     "status": "pending",
-                    "data": t.data,
+                    "data": timer.data,
                 }
-                for t in decision.timers_set
-            )
         conn.execute(insert(decisions), decision_rows)
         if outbox_rows:
             conn.execute(insert(outbox), outbox_rows)
-        repo.cancel_timers(conn, cancels)
-        repo.set_timers(conn, timer_rows)
+        repo.cancel_timers(conn, list(timer_ops))
+        new_timers = [row for row in timer_ops.values() if row is not None]
+        if new_timers:
+            conn.execute(insert(timers), new_timers)
         audit.append(conn, work.audit, is_postgres=self.db.is_postgres)
 
     # -- timers ----------------------------------------------------------------------------

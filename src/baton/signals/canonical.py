@@ -38,13 +38,13 @@ def parse_event(raw: bytes | str, *, max_depth: int = 32) -> Event:
     try:
         data = json.loads(raw)
     except RecursionError:
-        raise TooLargeError(f"JSON nested deeper than {max_depth} levels") from None
+        raise TooLargeError(f"JSON nested deeper than {max_depth} levels", limit="depth") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InputError("an event is a JSON object")
     if not _depth_ok(data, max_depth):
-        raise TooLargeError(f"JSON nested deeper than {max_depth} levels")
+        raise TooLargeError(f"JSON nested deeper than {max_depth} levels", limit="depth")
     try:
         return Event.model_validate(data)
     except ValidationError as exc:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -130,14 +130,6 @@ def upsert_accounts(conn: Connection, items: Iterable[Account]) -> int:
     for chunk in _chunks(rows):
         _upsert(conn, accounts, list(chunk), ["id"])
     return len(rows)
-
-
-def set_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert pending timers, first cancelling any pending timer of the same (ticket, name)."""
-    if not rows:
-        return
-    cancel_timers(conn, [(r["ticket_id"], r["name"]) for r in rows])
-    conn.execute(insert(timers), rows)
 
 
 _CANCEL = (

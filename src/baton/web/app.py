@@ -121,7 +121,9 @@ def create_app(*, settings: Settings, db: Database, batcher: Batcher | None) -> 
 
     @app.exception_handler(TooLargeError)
     async def _too_large(_request: Request, exc: TooLargeError) -> Response:
-        return _error(413 if "larger" in str(exc) else 400, "too_large", str(exc))
+        if exc.limit == "bytes":
+            return _error(413, "too_large", str(exc))
+        return _error(400, f"too_{exc.limit}", str(exc))
 
     @app.exception_handler(InputError)
     async def _input_error(_request: Request, exc: InputError) -> Response:

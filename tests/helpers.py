@@ -1,0 +1,37 @@
+"""Builders for test data."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from baton.model import Event
+from tests.conftest import START
+
+
+def event(
+    n: int | str,
+    kind: str = "ticket.created",
+    *,
+    ticket: int | str | None = None,
+    at: datetime | None = None,
+    source: str = "zendesk",
+    **fields: Any,
+) -> Event:
+    """A canonical event about external ticket ``ticket`` (default ``n``)."""
+    data = fields.pop("data", {})
+    return Event.model_validate(
+        {
+            "source": source,
+            "event_id": str(n),
+            "type": kind,
+            "occurred_at": (at or START).isoformat(),
+            "external": {"system": source, "id": str(ticket if ticket is not None else n)},
+            "fields": fields,
+            "data": data,
+        }
+    )
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)

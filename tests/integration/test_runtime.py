@@ -1,0 +1,281 @@
+"""The runtime, timers and outbox on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from baton import audit
+from baton.clock import FakeClock
+from baton.connectors.base import Connector, Delivery, OutboundAction
+from baton.connectors.fake import FakeConnector
+from baton.engine.outbox import Outbox
+from baton.engine.runtime import Engine, idempotency_key
+from baton.errors import PermanentConnectorError, TransientConnectorError
+from baton.model import Stage
+from baton.store import read
+from baton.store.db import Database
+from baton.store.schema import decisions, events, external_links, metadata, outbox, sent_log, tickets, timers
+from tests.helpers import event, minutes
+
+
+def count(db: Database, table: object, *where: object) -> int:
+    with db.reader.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_migrations_build_exactly_the_declared_schema(db: Database) -> None:
+    assert set(db.table_names()) == set(metadata.tables) | {"alembic_version"}
+    db.migrate()  # idempotent
+
+
+def test_one_event_writes_everything_in_one_go(engine: Engine, db: Database) -> None:
+    (result,) = engine.ingest([event(1, subject="Help", account_id="acme")])
+    assert result.status == "accepted" and result.ticket_id and result.decision_id
+    assert count(db, events) == 1
+    assert count(db, tickets) == 1
+    assert count(db, decisions) == 1
+    assert count(db, external_links) == 1
+    assert count(db, outbox, outbox.c.status == "pending") == 1
+    assert count(db, timers, timers.c.status == "pending") == 6
+    with db.reader.connect() as conn:
+        assert audit.verify(conn).length == 3  # event, decision, action queued
+        ticket = read.get_ticket(conn, result.ticket_id)
+    assert ticket is not None and ticket.account_id == "acme" and ticket.external_links[0].id == "1"
+
+
+def test_redelivery_is_recognised_within_and_across_batches(engine: Engine, db: Database) -> None:
+    first = engine.ingest([event(1), event(1), event(2, "customer.replied", ticket=1)])
+    assert [r.status for r in first] == ["accepted", "duplicate", "accepted"]
+    assert first[1].ticket_id == first[0].ticket_id
+    again = engine.ingest([event(2, "customer.replied", ticket=1), event(1)])
+    assert [r.status for r in again] == ["duplicate", "duplicate"]
+    assert count(db, events) == 2
+
+
+def test_events_of_one_ticket_in_one_batch_see_each_other(engine: Engine, db: Database) -> None:
+    results = engine.ingest(
+        [event(1), event(2, "agent.replied", ticket=1), event(3, "ticket.solved", ticket=1, at=None)]
+    )
+    assert len({r.ticket_id for r in results}) == 1
+    with db.reader.connect() as conn:
+        ticket = read.get_ticket(conn, results[0].ticket_id or "")
+    assert ticket is not None and ticket.stage == Stage.SOLVED and ticket.version == 3
+    assert count(db, timers, timers.c.status == "pending") == 0
+
+
+def test_a_failing_event_costs_only_itself(
+    engine: Engine, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import baton.engine.runtime as runtime
+
+    real = runtime.decide
+
+    def flaky(ticket, ev, context, policy, now):  # type: ignore[no-untyped-def]
+        if ev.event_id == "bad":
+            raise ValueError("policy bug")
+        return real(ticket, ev, context, policy, now)
+
+    monkeypatch.setattr(runtime, "decide", flaky)
+    results = engine.ingest([event(1), event("bad"), event(3)])
+    assert [r.status for r in results] == ["accepted", "failed", "accepted"]
+    assert results[1].error is not None and "policy bug" in results[1].error
+    assert count(db, events) == 2
+    with db.reader.connect() as conn:
+        assert audit.verify(conn).ok
+
+
+def test_timers_fire_once_through_decide(engine: Engine, db: Database, clock: FakeClock) -> None:
+    engine.ingest([event(1, priority="urgent")])  # first response due in 30 min
+    assert engine.fire_due_timers() == 0
+    clock.advance(minutes(16))
+    assert engine.fire_due_timers() == 1  # 50 %
+    assert engine.fire_due_timers() == 0  # fired once
+    clock.advance(minutes(20))
+    assert engine.fire_due_timers() == 2  # 80 % and 100 %
+    with db.reader.connect() as conn:
+        (row,) = read.list_tickets(conn)
+        ticket = read.get_ticket(conn, row["id"])
+    assert ticket is not None and ticket.tier == "L2"  # first-response breach: L1 -> L2
+    assert count(db, timers, timers.c.status == "fired") == 3
+    assert count(db, events, events.c.source == "baton.timer") == 3
+
+
+def test_timers_survive_a_restart(db: Database, policy, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    Engine(db=db, policy=policy, clock=clock).ingest([event(1, priority="urgent")])
+    clock.advance(timedelta(hours=10))
+    fresh = Engine(db=db, policy=policy, clock=clock)  # a new process, same database
+    assert fresh.fire_due_timers() == 6
+
+
+def test_cancelled_timers_do_not_fire(engine: Engine, clock: FakeClock) -> None:
+    engine.ingest([event(1, priority="urgent"), event(2, "ticket.solved", ticket=1)])
+    clock.advance(timedelta(days=30))
+    assert engine.fire_due_timers() == 0
+
+
+def _outbox(
+    db: Database, clock: FakeClock, connectors: dict[str, Connector], worker: str = "w1", **kw: object
+) -> Outbox:
+    return Outbox(db=db, connectors=connectors, clock=clock, worker=worker, **kw)  # type: ignore[arg-type]
+
+
+def test_outbox_delivers_once_with_stable_keys_and_records_outcomes(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    results = engine.ingest([event(i) for i in range(5)])
+    fake = FakeConnector()
+    box = _outbox(db, clock, {"log": fake})
+    stats = box.deliver()
+    assert stats.delivered == 5
+    assert box.deliver().claimed == 0
+    expected = {idempotency_key(r.ticket_id or "", r.decision_id or "", "notify.assigned") for r in results}
+    assert set(fake.effects) == expected and len(fake.calls) == 5
+    assert count(db, sent_log) == 5
+    with db.reader.connect() as conn:
+        kinds = [json_kind for json_kind in conn.execute(select(audit.audit_log.c.kind)).scalars()]
+    assert kinds.count("action.delivered") == 5
+
+
+class Flaky:
+    """Fails the first ``failures`` calls with a transient error, then succeeds."""
+
+    name = "log"
+
+    def __init__(self, failures: int, retry_after: float | None = None) -> None:
+        self.failures = failures
+        self.retry_after = retry_after
+        self.calls: list[OutboundAction] = []
+
+    def send(self, action: OutboundAction) -> Delivery:
+        self.calls.append(action)
+        if len(self.calls) <= self.failures:
+            raise TransientConnectorError("503 from vendor", retry_after=self.retry_after)
+        return Delivery(external_id="ok")
+
+
+def test_transient_failures_back_off_honouring_retry_after(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    engine.ingest([event(1)])
+    target = Flaky(failures=2, retry_after=30)
+    box = _outbox(db, clock, {"log": target})
+    assert box.deliver().retried == 1
+    assert box.deliver().claimed == 0  # waiting out Retry-After
+    clock.advance(timedelta(seconds=31))
+    assert box.deliver().retried == 1
+    clock.advance(timedelta(seconds=31))
+    assert box.deliver().delivered == 1
+    assert [a.attempt for a in target.calls] == [1, 2, 3]
+    assert len({a.key for a in target.calls}) == 1
+
+
+def test_permanent_failure_and_exhausted_retries_dead_letter(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    engine.ingest([event(1), event(2)])
+
+    class Mixed:
+        name = "log"
+
+        def send(self, action: OutboundAction) -> Delivery:
+            if action.params.get("ticket") == first_ticket:
+                raise PermanentConnectorError("400 invalid user")
+            raise TransientConnectorError("timeout", retry_after=0)
+
+    with db.reader.connect() as conn:
+        first_ticket = conn.execute(select(outbox.c.ticket_id).order_by(outbox.c.id)).scalars().first()
+    box = _outbox(db, clock, {"log": Mixed()}, max_attempts=3)
+    for _ in range(5):
+        box.deliver()
+    assert count(db, outbox, outbox.c.status == "dead") == 2
+    with db.reader.connect() as conn:
+        kinds = list(conn.execute(select(audit.audit_log.c.kind)).scalars())
+    assert kinds.count("action.dead") == 2 and kinds.count("action.failed") == 2
+
+
+def test_actions_of_one_ticket_leave_in_order_and_others_are_not_held_up(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    engine.ingest([event(1), event(2)])
+    engine.ingest([event(3, "ticket.solved", ticket=1), event(4, "ticket.reopened", ticket=1)])
+    target = Flaky(failures=1, retry_after=60)  # the first action (ticket 1's first) fails once
+    box = _outbox(db, clock, {"log": target})
+    box.deliver()
+    # ticket 2's action went out although ticket 1's head is waiting; ticket 1's later action did not
+    assert [a.params["message"][:10] for a in target.calls[1:]] == ["New ticket"]
+    clock.advance(timedelta(seconds=61))
+    for _ in range(3):
+        box.deliver()
+    t1 = [a for a in target.calls if a.ticket_id == target.calls[0].ticket_id]
+    assert [a.kind for a in t1] == ["notify"] * 3
+    assert [str(a.params["message"]).split()[0] for a in t1] == ["New", "New", "Ticket"]
+
+
+def test_expired_claims_are_taken_back_and_the_sent_log_prevents_a_resend(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    engine.ingest([event(1), event(2)])
+    fake = FakeConnector()
+    dead_worker = _outbox(db, clock, {"log": fake}, worker="dead", lease=timedelta(seconds=5))
+    with db.writer.begin() as conn:  # the dead worker claimed both rows, then vanished
+        from baton.clock import to_ms
+        from baton.store import repo
+
+        claimed = repo.claim_outbox(
+            conn,
+            worker="dead",
+            now_ms=to_ms(clock.now()),
+            lease_ms=5_000,
+            limit=10,
+            is_postgres=db.is_postgres,
+        )
+    assert len(claimed) == 2
+    # ...but it had already sent the first one (sent-log written, outbox row not yet marked)
+    with db.writer.begin() as conn:
+        conn.execute(
+            sent_log.insert().values(
+                idempotency_key=claimed[0].idempotency_key, connector="log", sent_ms=0, result={}
+            )
+        )
+    survivor = _outbox(db, clock, {"log": fake}, worker="alive")
+    assert survivor.deliver().claimed == 0  # leases still valid
+    clock.advance(timedelta(seconds=6))
+    stats = survivor.deliver()
+    assert (stats.claimed, stats.skipped, stats.delivered) == (2, 1, 1)
+    assert [a.key for a in fake.calls] == [claimed[1].idempotency_key]
+    assert count(db, outbox, outbox.c.status == "done") == 2
+    assert dead_worker.worker == "dead"
+
+
+def test_a_stale_worker_cannot_complete_a_row_it_lost(engine: Engine, db: Database, clock: FakeClock) -> None:
+    engine.ingest([event(1)])
+    fake = FakeConnector()
+    slow = _outbox(db, clock, {"log": fake}, worker="slow", lease=timedelta(seconds=1))
+    with db.writer.begin() as conn:
+        from baton.clock import to_ms
+        from baton.store import repo
+
+        (action,) = repo.claim_outbox(
+            conn,
+            worker="slow",
+            now_ms=to_ms(clock.now()),
+            lease_ms=1_000,
+            limit=1,
+            is_postgres=db.is_postgres,
+        )
+    with db.writer.begin() as conn:  # another worker took it over after the lease ran out
+        conn.execute(update(outbox).where(outbox.c.id == action.id).values(claimed_by="other"))
+    slow._finish(action, status="done", kind="action.delivered", delivery=Delivery(external_id="x"))
+    assert count(db, sent_log) == 0
+    assert count(db, outbox, outbox.c.status == "claimed") == 1
+
+
+def test_unknown_connector_dead_letters_with_reason(engine: Engine, db: Database, clock: FakeClock) -> None:
+    engine.ingest([event(1)])
+    _outbox(db, clock, {}).deliver()
+    with db.reader.connect() as conn:
+        status = conn.execute(select(outbox.c.status)).scalar_one()
+    assert status == "dead"
