@@ -20,6 +20,7 @@ from baton.store.db import Database, open_database
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_POLICY = ROOT / "examples" / "policy"
+TEST_POLICY = ROOT / "tests" / "fixtures" / "policy"
 PG_ADMIN_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -31,7 +32,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="session")
 def policy() -> Policy:
-    return load_policy(EXAMPLE_POLICY)
+    return load_policy(TEST_POLICY)
 
 
 def sqlite_url(tmp_path: Path) -> str:

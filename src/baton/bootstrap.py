@@ -12,7 +12,8 @@ from baton.engine.batcher import Batcher
 from baton.engine.outbox import Outbox
 from baton.engine.runtime import Engine
 from baton.engine.worker import Worker, worker_name
-from baton.policy.loader import load_policy
+from baton.policy import versions
+from baton.policy.loader import load_policy, policy_files
 from baton.settings import Settings
 from baton.store.db import Database, open_database
 
@@ -39,6 +40,7 @@ class Runtime:
             worker=name or worker_name(),
             lease=timedelta(seconds=self.settings.lease_seconds),
             max_attempts=self.settings.max_attempts,
+            rate_limits=self.engine.policy.rate_limits,
         )
         return Worker(
             engine=self.engine,
@@ -48,10 +50,24 @@ class Runtime:
         )
 
 
-def build_runtime(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, migrate: bool = True, actor: str = "startup"
+) -> Runtime:
+    """Open the store, load the policy folder and record it as the active version (audited when
+    it changed), so every decision names a version that can be looked up and rolled back to."""
     db = open_database(settings.resolved_database_url)
     if migrate:
         db.migrate()
-    policy = load_policy(settings.resolved_policy_dir)
+    directory = settings.resolved_policy_dir
+    policy = load_policy(directory)
     clock = clock or SystemClock()
+    with db.writer.begin() as conn:
+        versions.activate(
+            conn,
+            files=policy_files(directory),
+            name=policy.name,
+            actor=actor,
+            at=clock.now(),
+            is_postgres=db.is_postgres,
+        )
     return Runtime(settings=settings, db=db, engine=Engine(db=db, policy=policy, clock=clock), clock=clock)

@@ -5,6 +5,7 @@
     BatonError                      base; ``retryable`` says whether trying again can help
     ├── ConfigError (ValueError)     bad settings or workspace; fix the configuration
     ├── PolicyError (ValueError)     a policy file is invalid; carries file:line:col locations
+    ├── ExpressionError (ValueError) a policy expression is invalid or failed, at line:col
     ├── InputError (ValueError)      an event, file or request body is malformed; never retryable
     │   └── TooLargeError            over a size, depth or count limit
     ├── NotFoundError (LookupError)  a ticket, action or entry does not exist
@@ -24,6 +25,7 @@ __all__ = [
     "BatonError",
     "ConfigError",
     "ConnectorError",
+    "ExpressionError",
     "InputError",
     "NotFoundError",
     "PermanentConnectorError",
@@ -52,6 +54,14 @@ class PolicyError(BatonError, ValueError):
         super().__init__("\n".join(problems))
 
 
+class ExpressionError(BatonError, ValueError):
+    """An expression is invalid, or failed while evaluated, at ``line:col`` of its source."""
+
+    def __init__(self, message: str, *, line: int, col: int, where: str = "<expr>") -> None:
+        self.message, self.line, self.col, self.where = message, line, col, where
+        super().__init__(f"{where}:{line}:{col}: {message}")
+
+
 class InputError(BatonError, ValueError):
     pass
 
@@ -70,7 +80,12 @@ class NotFoundError(BatonError, LookupError):
 
 
 class AuthError(BatonError, PermissionError):
-    pass
+    """Not allowed. ``forbidden`` distinguishes "who you are may not do this" (HTTP 403) from
+    "we do not know who you are" (HTTP 401)."""
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
 
 
 class StoreError(BatonError, RuntimeError):

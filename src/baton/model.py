@@ -14,9 +14,9 @@ Two kinds, on purpose:
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -199,12 +199,21 @@ class Participant:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SlaClock:
-    """One SLA target on a ticket. ``paused_ms`` accumulates time spent paused."""
+    """One SLA target on a ticket, measured in business time on its policy's calendar.
+
+    ``consumed_ms`` is business time used before the current running segment, which began at
+    ``running_since`` (None while paused or stopped); ``paused_ms`` is wall time spent paused.
+    """
 
     name: str
     started_at: datetime
     due_at: datetime
     policy_version: str
+    sla_policy: str = ""
+    calendar: str = "24x7"
+    target_ms: int = 0
+    consumed_ms: int = 0
+    running_since: datetime | None = None
     paused_at: datetime | None = None
     paused_ms: int = 0
     stopped_at: datetime | None = None
@@ -233,7 +242,7 @@ class Artifact:
     size: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # not slotted: replace() copies its __dict__ in one step
 class Ticket:
     """The canonical ticket (capability T1): one record, however many systems know it."""
 
@@ -259,6 +268,9 @@ class Ticket:
     escalations: tuple[EscalationRecord, ...] = ()
     artifacts: tuple[Artifact, ...] = ()
     tags: tuple[str, ...] = ()
+    stage_since: datetime | None = None
+    brief: dict[str, str] = field(default_factory=dict)
+    sla_policy: str | None = None
     first_response_at: datetime | None = None
     solved_at: datetime | None = None
     reopen_count: int = 0
@@ -274,9 +286,14 @@ class Ticket:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
     """What enrichment knows about a ticket when the decision is made. Missing context is ``None``
-    and named in ``gaps``, so a decision can say what it did without."""
+    and named in ``gaps``, so a decision can say what it did without.
+
+    ``signals`` are text and history signals (keywords, sentiment, repeat contacts...);
+    ``loads`` the open tickets per person, for load-aware assignment."""
 
     account: Account | None = None
+    signals: dict[str, JsonValue] = field(default_factory=dict)
+    loads: dict[str, int] = field(default_factory=dict)
     gaps: tuple[str, ...] = ()
 
 
@@ -289,6 +306,10 @@ class Action:
     connector: str
     kind: str
     params: dict[str, JsonValue] = field(default_factory=dict)
+    rule: str | None = None
+    approval: Literal["none", "required", "notify_after"] = "none"
+    author: str | None = None
+    shadow: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,8 +324,8 @@ class TimerSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
     field: str
-    before: JsonValue
-    after: JsonValue
+    before: Any  # JSON-ready values
+    after: Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,7 +334,7 @@ class Reason:
 
     rule: str
     matched: bool
-    inputs: dict[str, JsonValue] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # JSON-ready values
     note: str | None = None
 
 
@@ -348,7 +369,31 @@ class AuditEntry:
     hash: str
 
 
-replace = dataclasses.replace
+def replace(obj: _T, /, **changes: Any) -> _T:
+    """A copy of a frozen domain value with some fields changed.
+
+    ``dataclasses.replace`` re-runs ``__init__`` field by field; our internal types have no
+    ``__post_init__``, so copying the slots directly gives the same result several times faster
+    on the decision hot path. Unknown field names are still refused.
+    """
+    cls = type(obj)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in dataclass_fields(cls))  # type: ignore[arg-type]
+    unknown = changes.keys() - names
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    new = object.__new__(cls)
+    if hasattr(obj, "__dict__"):
+        new.__dict__.update(obj.__dict__)
+        new.__dict__.update(changes)
+        return new
+    for name in names:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 

@@ -84,7 +84,7 @@ def test_ticket_and_timeline_endpoints(client: TestClient, tokens: dict[str, str
     listed = client.get("/v1/tickets", headers=viewer).json()["tickets"]
     assert [t["id"] for t in listed] == [ticket_id]
     ticket = client.get(f"/v1/tickets/{ticket_id}", headers=viewer).json()
-    assert ticket["priority"] == "high" and ticket["owner"]["role"] == "l1-agent"
+    assert ticket["priority"] == "high" and ticket["owner"]["role"] == "l1"
     kinds = [
         i["kind"] for i in client.get(f"/v1/tickets/{ticket_id}/timeline", headers=viewer).json()["items"]
     ]

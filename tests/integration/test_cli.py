@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from baton.cli import app
 from baton.model import Event
+from tests.conftest import EXAMPLE_POLICY, TEST_POLICY
 from tests.helpers import event
 
 runner = CliRunner()
@@ -26,7 +28,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_init_installs_the_example_policy(workspace: Path) -> None:
-    assert (workspace / "policy" / "policy.yaml").exists()
+    assert (workspace / "policy" / "baton.yaml").exists()
+    assert (workspace / "policy" / "templates").is_dir()
     assert (workspace / "baton.db").exists()
 
 
@@ -106,12 +109,14 @@ def test_token_create_prints_a_token_once_and_refuses_unknown_roles(workspace: P
 
 
 def test_policy_check(tmp_path: Path) -> None:
-    good = runner.invoke(app, ["policy", "check", str(Path(__file__).parents[2] / "examples" / "policy")])
+    good = runner.invoke(app, ["policy", "check", str(EXAMPLE_POLICY)])
     assert good.exit_code == 0 and "ok: policy acme-support" in good.output
-    (tmp_path / "policy.yaml").write_text("name: x\nroutng: []\n")
-    bad = runner.invoke(app, ["policy", "check", str(tmp_path)])
+    bad_dir = tmp_path / "policy"
+    shutil.copytree(TEST_POLICY, bad_dir)
+    (bad_dir / "routing.yaml").write_text("routng: []\n")
+    bad = runner.invoke(app, ["policy", "check", str(bad_dir)])
     assert bad.exit_code == 1
-    assert "routng" in bad.output
+    assert f"{bad_dir / 'routing.yaml'}:1:1: unknown field 'routng'" in bad.output
 
 
 def test_accounts_load_reports_bad_rows(workspace: Path, tmp_path: Path) -> None:

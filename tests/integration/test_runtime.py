@@ -131,7 +131,9 @@ def test_outbox_delivers_once_with_stable_keys_and_records_outcomes(
     stats = box.deliver()
     assert stats.delivered == 5
     assert box.deliver().claimed == 0
-    expected = {idempotency_key(r.ticket_id or "", r.decision_id or "", "notify.assigned") for r in results}
+    expected = {
+        idempotency_key(r.ticket_id or "", r.decision_id or "", "routing.default.notify.0") for r in results
+    }
     assert set(fake.effects) == expected and len(fake.calls) == 5
     assert count(db, sent_log) == 5
     with db.reader.connect() as conn:
@@ -205,13 +207,18 @@ def test_actions_of_one_ticket_leave_in_order_and_others_are_not_held_up(
     box = _outbox(db, clock, {"log": target})
     box.deliver()
     # ticket 2's action went out although ticket 1's head is waiting; ticket 1's later action did not
-    assert [a.params["message"][:10] for a in target.calls[1:]] == ["New ticket"]
+    assert [a.params.get("template") for a in target.calls[1:]] == ["assigned"]
+    assert target.calls[1].ticket_id != target.calls[0].ticket_id
     clock.advance(timedelta(seconds=61))
     for _ in range(3):
         box.deliver()
     t1 = [a for a in target.calls if a.ticket_id == target.calls[0].ticket_id]
     assert [a.kind for a in t1] == ["notify"] * 3
-    assert [str(a.params["message"]).split()[0] for a in t1] == ["New", "New", "Ticket"]
+    assert [a.params.get("template") or a.params.get("about") for a in t1] == [
+        "assigned",
+        "assigned",
+        "reopened",
+    ]
 
 
 def test_expired_claims_are_taken_back_and_the_sent_log_prevents_a_resend(

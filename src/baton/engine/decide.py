@@ -1,21 +1,23 @@
 """The decision core: ``decide(ticket, event, context, policy, now) -> Decision``.
 
-A pure function. It reads no clock, does no I/O and touches no global state, so the live
-service, the replay simulator and the tests all run exactly this code. It returns the new ticket,
-the field changes, the actions to send, the timers to set or cancel, and a reason for every rule
-it considered.
+A pure function. It reads no clock, does no I/O and touches no global state, so the live service,
+the replay simulator and ``baton policy test`` all run exactly this code. For one event it:
+
+1. opens the ticket (and routes it) or applies the event to the ticket's state;
+2. keeps the SLA clocks: start, stop, pause and resume them, and schedule threshold timers;
+3. evaluates the escalation rules listening to this event (or SLA threshold);
+4. returns the new ticket, field changes, actions, timers to set or cancel, and a reason for
+   every rule considered: its name, whether it matched, and the inputs it read.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from enum import Enum
-from typing import Literal
+from functools import lru_cache
 
-from pydantic import JsonValue
-
+from baton.engine.brief import brief_values, missing_fields
+from baton.engine.env import environment
 from baton.model import (
     Action,
     Change,
@@ -25,7 +27,9 @@ from baton.model import (
     Event,
     EventType,
     Owner,
+    Participant,
     Priority,
+    Raci,
     Reason,
     SlaClock,
     Stage,
@@ -34,12 +38,14 @@ from baton.model import (
     dump,
     replace,
 )
-from baton.policy.model import Condition, Policy, RoutingRule
+from baton.policy import sla as clocks
+from baton.policy.expr import CompiledExpression
+from baton.policy.model import Escalation, Notify, Policy, Route, SlaPolicy
+from baton.policy.owners import assign
+from baton.policy.templates import TemplateProblem
 
-__all__ = ["decide", "decision_id", "new_ticket_id"]
+__all__ = ["decide", "decision_id", "in_canary", "new_ticket_id"]
 
-ClockName = Literal["first_response", "resolution"]
-_CLOCKS: tuple[ClockName, ...] = ("first_response", "resolution")
 _TRACKED = (
     "stage",
     "priority",
@@ -52,6 +58,7 @@ _TRACKED = (
     "subject",
     "account_id",
 )
+_CLOSED = (Stage.SOLVED, Stage.CLOSED)
 
 
 def new_ticket_id(event: Event) -> str:
@@ -69,21 +76,31 @@ def decision_id(ticket_id: str, event: Event) -> str:
     return f"D-{digest}"
 
 
+def in_canary(ticket_id: str, rule: str, share: float) -> bool:
+    """Deterministic canary membership: the same ticket is always in or out for a rule."""
+    if share >= 1:
+        return True
+    bucket = int.from_bytes(hashlib.sha256(f"{rule}\0{ticket_id}".encode()).digest()[:8], "big") / 2**64
+    return bucket < share
+
+
 def decide(ticket: Ticket | None, event: Event, context: Context, policy: Policy, now: datetime) -> Decision:
     """Decide what ``event`` means for ``ticket`` under ``policy`` at ``now``.
 
     ``ticket`` is ``None`` when the event opens a ticket Baton has not seen.
     """
-    builder = _Builder(event=event, context=context, policy=policy, now=now)
+    d = _Decider(event=event, context=context, policy=policy, now=now)
     if ticket is None:
-        builder.open_ticket()
+        d.open_ticket()
     else:
-        builder.ticket = ticket
-        builder.apply_event()
-    return builder.finish(before=ticket)
+        d.ticket = ticket
+        d.apply_event()
+    d.keep_clocks()
+    d.escalate()
+    return d.finish(before=ticket)
 
 
-class _Builder:
+class _Decider:
     """Accumulates one decision. Private: the public surface is ``decide``."""
 
     def __init__(self, *, event: Event, context: Context, policy: Policy, now: datetime) -> None:
@@ -96,16 +113,44 @@ class _Builder:
         self.timers_set: list[TimerSpec] = []
         self.timers_cancel: list[str] = []
         self.reasons: list[Reason] = []
+        self.trigger = event.type.value  # what escalation rules listen for; a timer sets sla.<clock>.<pct>
+        self._env: dict[str, object] | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def env(self) -> dict[str, object]:
+        if self._env is None:
+            self._env = environment(self.ticket, self.event, self.context, self.now)
+        return self._env
+
+    def changed(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        self._env = None
+
+    def evaluate(self, expr: CompiledExpression, rule: str) -> tuple[bool, dict[str, object]]:
+        env = self.env()
+        value, error = expr.evaluate_bool_safe(env)
+        inputs = _inputs(expr, env)
+        if error is not None:
+            self.reasons.append(
+                Reason(rule=rule, matched=False, inputs=inputs, note=f"evaluation failed: {error}")
+            )
+            return False, inputs
+        return value, inputs
+
+    def sla_policy(self) -> SlaPolicy | None:
+        name = self.ticket.sla_policy
+        return next((p for p in self.policy.sla if p.name == name), None)
 
     # -- opening and routing ---------------------------------------------------------------
 
     def open_ticket(self) -> None:
         e, f = self.event, self.event.fields
-        ticket_id = e.ticket_id or new_ticket_id(e)
+        at = e.occurred_at
         self.ticket = Ticket(
-            id=ticket_id,
-            created_at=e.occurred_at,
-            updated_at=e.occurred_at,
+            id=e.ticket_id or new_ticket_id(e),
+            created_at=at,
+            updated_at=at,
             external_links=(e.external,) if e.external else (),
             account_id=f.account_id,
             channel=f.channel,
@@ -114,134 +159,156 @@ class _Builder:
             body=f.body or "",
             category=f.category,
             severity=f.severity,
-            priority=f.priority or Priority.NORMAL,
+            priority=f.priority or Priority(self.policy.default_priority),
             tags=tuple(sorted(set(f.tags or ()))),
             stage=Stage.OPEN,
+            stage_since=at,
             policy_version=self.policy.version,
         )
-        if "account" in self.context.gaps:
+        for gap in self.context.gaps:
             self.reasons.append(
-                Reason(rule="enrichment.account", matched=False, note="account unknown; routed without it")
+                Reason(rule=f"enrichment.{gap}", matched=False, note=f"{gap} unknown; decided without it")
             )
         self.route()
-        self.start_clocks(start=e.occurred_at)
-        self.notify_owner("assigned", f"New ticket {ticket_id}: {self.ticket.subject[:120]}")
+        self.choose_sla()
 
     def route(self) -> None:
-        for rule in self.policy.routing:
-            if not rule.enabled:
-                self.reasons.append(Reason(rule=f"routing.{rule.name}", matched=False, note="disabled"))
+        for route in self.policy.routing:
+            rule = f"routing.{route.name}"
+            if not route.enabled:
+                self.reasons.append(Reason(rule=rule, matched=False, note="disabled"))
                 continue
-            matched, inputs = self.matches(rule)
-            self.reasons.append(Reason(rule=f"routing.{rule.name}", matched=matched, inputs=inputs))
+            matched, inputs = self.evaluate(route.when, rule)
+            self.reasons.append(Reason(rule=rule, matched=matched, inputs=inputs))
             if matched:
-                self.apply_route(rule)
+                self.apply_route(route)
+                if not route.continue_:
+                    return
+
+    def apply_route(self, route: Route) -> None:
+        t = self.ticket
+        role = route.owner or (self.policy.tier_roles.get(route.tier) if route.tier else None)
+        owner = self.resolve(role, rule=f"routing.{route.name}") if role else t.owner
+        self.changed(
+            replace(
+                t,
+                queue=route.queue or t.queue,
+                team=route.team or t.team,
+                tier=route.tier or t.tier,
+                priority=_at_least(t.priority, route.priority),
+                owner=owner,
+                tags=tuple(sorted(set(t.tags) | set(route.tags))),
+            )
+        )
+        self.notify_all(route.notify, rule=f"routing.{route.name}")
+        self.rule_actions(route.actions, rule=f"routing.{route.name}")
+
+    def resolve(self, role: str, *, rule: str) -> Owner:
+        result = assign(self.policy, role, now=self.now, ticket_id=self.ticket.id, loads=self.context.loads)
+        self.reasons.append(
+            Reason(
+                rule=f"owner.{role}",
+                matched=result.person is not None,
+                note="; ".join(result.trail),
+                inputs={"for": rule},
+            )
+        )
+        return Owner(role=role, person=result.person)
+
+    # -- SLA -------------------------------------------------------------------------------
+
+    def choose_sla(self) -> None:
+        for p in self.policy.sla:
+            matched, inputs = self.evaluate(p.when, f"sla.{p.name}")
+            if matched:
+                self.reasons.append(Reason(rule=f"sla.{p.name}", matched=True, inputs=inputs))
+                self.changed(replace(self.ticket, sla_policy=p.name))
+                for name in ("first_response", "resolution"):
+                    if name in p.targets:
+                        self.start_clock(p, name, self.event.occurred_at)
+                self.schedule_updates(p)
                 return
-
-    def matches(self, rule: RoutingRule) -> tuple[bool, dict[str, JsonValue]]:
-        inputs: dict[str, JsonValue] = {}
-        for field, test in rule.when.items():
-            value = self.field_value(field)
-            inputs[field] = value
-            if not _test(test, value):
-                return False, inputs
-        return True, inputs
-
-    def field_value(self, field: str) -> JsonValue:
-        t, account = self.ticket, self.context.account
-        match field:
-            case "text":
-                return f"{t.subject}\n{t.body}"
-            case "tags":
-                return list(t.tags)
-            case "event.type":
-                return self.event.type.value
-            case "account.plan":
-                return account.plan if account else None
-            case "account.mrr":
-                return account.mrr if account else None
-            case "account.health":
-                return account.health if account else None
-            case "account.flags":
-                return list(account.flags) if account else []
-            case _:
-                value = getattr(t, field)
-                plain: JsonValue = value.value if isinstance(value, Enum) else value
-                return plain
-
-    def apply_route(self, rule: RoutingRule) -> None:
-        s = rule.set
-        role = s.owner_role or (self.policy.tiers.get(s.tier) if s.tier else None)
-        self.ticket = replace(
-            self.ticket,
-            queue=s.queue or self.ticket.queue,
-            team=s.team or self.ticket.team,
-            tier=s.tier or self.ticket.tier,
-            priority=s.priority or self.ticket.priority,
-            owner=self.resolve_owner(role) if role else self.ticket.owner,
+        self.reasons.append(
+            Reason(rule="sla", matched=False, note="no SLA policy matches; no clocks started")
         )
 
-    def resolve_owner(self, role: str) -> Owner:
-        """The minimal policy spreads a role's tickets over its members by ticket id."""
-        members = self.policy.roles[role].members
-        index = int(hashlib.sha256(self.ticket.id.encode()).hexdigest()[:8], 16) % len(members)
-        return Owner(role=role, person=members[index])
+    def start_clock(self, p: SlaPolicy, name: str, at: datetime) -> None:
+        clock = clocks.start(
+            name=name,
+            policy=p.name,
+            version=self.policy.version,
+            calendar=p.calendar,
+            target=p.targets[name][self.ticket.priority.value],  # type: ignore[index]
+            at=at,
+        )
+        self.put_clock(clock)
+        self.schedule_thresholds(p, clock)
 
-    # -- SLA clocks ------------------------------------------------------------------------
+    def put_clock(self, clock: SlaClock) -> None:
+        others = tuple(c for c in self.ticket.sla if c.name != clock.name)
+        self.changed(replace(self.ticket, sla=tuple(sorted((*others, clock), key=lambda c: c.name))))
 
-    def start_clocks(self, *, start: datetime, only: Iterable[ClockName] = _CLOCKS) -> None:
-        clocks = {c.name: c for c in self.ticket.sla}
-        for name in only:
-            target = self.policy.sla.target(name, self.ticket.priority)
-            clocks[name] = SlaClock(
-                name=name, started_at=start, due_at=start + target, policy_version=self.policy.version
-            )
-            self.schedule_thresholds(clocks[name])
-        self.ticket = replace(self.ticket, sla=tuple(clocks[n] for n in sorted(clocks)))
+    def schedule_thresholds(self, p: SlaPolicy, clock: SlaClock) -> None:
+        for threshold in p.thresholds:
+            due = clocks.threshold_due(clock, p.calendar, threshold.at)
+            if due is not None:
+                self.timers_set.append(
+                    TimerSpec(
+                        name=f"sla.{clock.name}.{threshold.at}",
+                        due_at=due,
+                        data={"clock": clock.name, "pct": threshold.at},
+                    )
+                )
 
-    def schedule_thresholds(self, clock: SlaClock) -> None:
-        window = clock.due_at - clock.started_at - timedelta(milliseconds=clock.paused_ms)
-        for pct in self.policy.sla.thresholds:
-            due = clock.due_at - window + window * pct / 100
-            self.timers_set.append(
-                TimerSpec(name=f"sla.{clock.name}.{pct}", due_at=due, data={"clock": clock.name, "pct": pct})
-            )
-
-    def cancel_thresholds(self, name: str) -> None:
-        self.timers_cancel.extend(f"sla.{name}.{pct}" for pct in self.policy.sla.thresholds)
-
-    def update_clock(self, name: str, **changes: object) -> SlaClock | None:
-        clock = self.ticket.clock(name)
-        if clock is None:
-            return None
-        new = replace(clock, **changes)
-        self.ticket = replace(self.ticket, sla=tuple(new if c.name == name else c for c in self.ticket.sla))
-        return new
+    def cancel_thresholds(self, p: SlaPolicy | None, name: str) -> None:
+        if p is not None:
+            self.timers_cancel.extend(f"sla.{name}.{t.at}" for t in p.thresholds)
 
     def stop_clock(self, name: str) -> None:
-        clock = self.ticket.clock(name)
-        if clock is not None and clock.stopped_at is None:
-            self.update_clock(name, stopped_at=self.event.occurred_at, paused_at=None)
-            self.cancel_thresholds(name)
+        clock, p = self.ticket.clock(name), self.sla_policy()
+        if clock is None or clock.stopped_at is not None or p is None:
+            return
+        self.put_clock(clocks.stop(clock, p.calendar, self.event.occurred_at))
+        self.cancel_thresholds(p, name)
 
-    def pause_clocks(self) -> None:
+    def keep_clocks(self) -> None:
+        """Pause or resume running clocks as the policy's ``pause_when`` now says."""
+        p = self.sla_policy()
+        if p is None or p.pause_when is None or self.ticket.stage in _CLOSED:
+            return
+        paused, inputs = self.evaluate(p.pause_when, f"sla.{p.name}.pause")
+        at = self.event.occurred_at
         for clock in self.ticket.sla:
-            if clock.stopped_at is None and clock.paused_at is None:
-                self.update_clock(clock.name, paused_at=self.event.occurred_at)
-                self.cancel_thresholds(clock.name)
-
-    def resume_clocks(self) -> None:
-        for clock in self.ticket.sla:
-            if clock.stopped_at is None and clock.paused_at is not None:
-                paused = max(self.event.occurred_at - clock.paused_at, timedelta(0))
-                new = self.update_clock(
-                    clock.name,
-                    paused_at=None,
-                    paused_ms=clock.paused_ms + paused // timedelta(milliseconds=1),
-                    due_at=clock.due_at + paused,
+            if clock.stopped_at is not None:
+                continue
+            if paused and clock.running_since is not None:
+                self.put_clock(clocks.pause(clock, p.calendar, at))
+                self.cancel_thresholds(p, clock.name)
+                self.reasons.append(
+                    Reason(
+                        rule=f"sla.{p.name}.pause", matched=True, inputs=inputs, note=f"{clock.name} paused"
+                    )
                 )
-                if new is not None:
-                    self.schedule_thresholds(new)
+            elif not paused and clock.paused_at is not None:
+                resumed = clocks.resume(clock, p.calendar, at)
+                self.put_clock(resumed)
+                self.schedule_thresholds(p, resumed)
+                self.reasons.append(
+                    Reason(
+                        rule=f"sla.{p.name}.pause", matched=False, inputs=inputs, note=f"{clock.name} resumed"
+                    )
+                )
+
+    def schedule_updates(self, p: SlaPolicy) -> None:
+        """Arm each update cadence whose condition holds now (again after a priority change)."""
+        for i, cadence in enumerate(p.updates):
+            matched, _ = self.evaluate(cadence.when, f"update.{i}")
+            if matched:
+                self.timers_set.append(
+                    TimerSpec(
+                        name=f"update.{i}", due_at=self.event.occurred_at + cadence.every, data={"update": i}
+                    )
+                )
 
     # -- events on a known ticket ----------------------------------------------------------
 
@@ -249,19 +316,29 @@ class _Builder:
         e, t = self.event, self.ticket
         self.merge_fields()
         if e.external is not None and e.external not in t.external_links:
-            self.ticket = replace(self.ticket, external_links=(*t.external_links, e.external))
+            self.changed(replace(self.ticket, external_links=(*self.ticket.external_links, e.external)))
+        brief = e.data.get("brief")
+        if isinstance(brief, dict):
+            merged = {
+                **self.ticket.brief,
+                **{str(k): str(v)[:2_000] for k, v in brief.items() if v is not None},
+            }
+            self.changed(replace(self.ticket, brief=merged))
         match e.type:
             case EventType.CUSTOMER_REPLIED:
-                self.ticket = replace(self.ticket, customer_replies=t.customer_replies + 1)
-                if t.stage == Stage.PENDING:
+                self.changed(replace(self.ticket, customer_replies=self.ticket.customer_replies + 1))
+                if self.ticket.stage == Stage.PENDING:
                     self.set_stage(Stage.OPEN)
-                    self.resume_clocks()
+                    p = self.sla_policy()
+                    if p is not None:
+                        self.schedule_updates(p)  # the customer is back: updates are owed again
+                self.owe_next_response()
             case EventType.AGENT_REPLIED:
-                update: dict[str, object] = {"agent_replies": t.agent_replies + 1}
-                if t.first_response_at is None:
-                    update["first_response_at"] = e.occurred_at
-                self.ticket = replace(self.ticket, **update)
+                if self.ticket.first_response_at is None:
+                    self.changed(replace(self.ticket, first_response_at=e.occurred_at))
+                self.changed(replace(self.ticket, agent_replies=self.ticket.agent_replies + 1))
                 self.stop_clock("first_response")
+                self.stop_clock("next_response")
             case EventType.STATUS_CHANGED if e.fields.status is not None:
                 self.change_status(e.fields.status)
             case EventType.SOLVED:
@@ -289,101 +366,405 @@ class _Builder:
         if f.priority is not None and f.priority != self.ticket.priority:
             update["priority"] = f.priority
         if update:
-            self.ticket = replace(self.ticket, **update)
+            self.changed(replace(self.ticket, **update))
+        if "priority" in update:
+            self.retarget()
+
+    def retarget(self) -> None:
+        """A priority change applies the new priority's targets to the clocks still running."""
+        p = self.sla_policy()
+        if p is None:
+            return
+        for clock in self.ticket.sla:
+            targets = p.targets.get(clock.name if clock.name != "internal_resolution" else "resolution")  # type: ignore[call-overload]
+            if clock.stopped_at is not None or targets is None:
+                continue
+            moved = replace(clock, target_ms=targets[self.ticket.priority.value] // timedelta(milliseconds=1))
+            moved = replace(moved, due_at=clocks.due_at(moved, p.calendar))
+            self.put_clock(moved)
+            self.cancel_thresholds(p, clock.name)
+            self.schedule_thresholds(p, moved)
+        self.reasons.append(
+            Reason(
+                rule=f"sla.{p.name}.retarget", matched=True, inputs={"priority": self.ticket.priority.value}
+            )
+        )
+        if self.ticket.stage not in _CLOSED:
+            self.schedule_updates(p)
+
+    def owe_next_response(self) -> None:
+        """A customer writing again after we answered starts the next-response clock."""
+        p = self.sla_policy()
+        if p is None or "next_response" not in p.targets or self.ticket.first_response_at is None:
+            return
+        current = self.ticket.clock("next_response")
+        if current is None or current.stopped_at is not None:
+            self.start_clock(p, "next_response", self.event.occurred_at)
 
     def set_stage(self, stage: Stage) -> None:
-        self.ticket = replace(self.ticket, stage=stage)
+        if stage != self.ticket.stage:
+            self.changed(replace(self.ticket, stage=stage, stage_since=self.event.occurred_at))
 
     def change_status(self, status: Stage) -> None:
         before = self.ticket.stage
         if status == before:
             return
-        if status == Stage.PENDING:
-            self.set_stage(Stage.PENDING)
-            self.pause_clocks()
-        elif status in (Stage.SOLVED, Stage.CLOSED):
+        if status in _CLOSED:
             self.set_stage(status)
-            if self.ticket.solved_at is None or before not in (Stage.SOLVED, Stage.CLOSED):
-                self.ticket = replace(self.ticket, solved_at=self.event.occurred_at)
+            if before not in _CLOSED:
+                self.changed(replace(self.ticket, solved_at=self.event.occurred_at))
             for clock in self.ticket.sla:
                 self.stop_clock(clock.name)
-        elif before in (Stage.SOLVED, Stage.CLOSED):
+            p = self.sla_policy()
+            self.timers_cancel.extend(f"update.{i}" for i in range(len(p.updates) if p else 0))
+        elif before in _CLOSED:
             # Reopened: a new resolution clock starts; the first response is not owed again.
-            self.ticket = replace(
-                self.ticket, stage=Stage.OPEN, reopen_count=self.ticket.reopen_count + 1, solved_at=None
+            self.changed(replace(self.ticket, reopen_count=self.ticket.reopen_count + 1, solved_at=None))
+            self.set_stage(Stage.OPEN)
+            p = self.sla_policy()
+            if p is not None and "resolution" in p.targets:
+                self.start_clock(p, "resolution", self.event.occurred_at)
+                self.schedule_updates(p)
+            self.notify_builtin(
+                "reopened", "owner", f"Ticket {self.ticket.id} was reopened: {self.ticket.subject[:120]}"
             )
-            self.start_clocks(start=self.event.occurred_at, only=("resolution",))
-            self.notify_owner("reopened", f"Ticket {self.ticket.id} was reopened")
         else:
             self.set_stage(status)
-            if before == Stage.PENDING:
-                self.resume_clocks()
 
     def assign_from_event(self) -> None:
         person = self.event.data.get("person")
         role = self.event.data.get("role")
         if isinstance(person, str):
             current_role = self.ticket.owner.role if self.ticket.owner else "unassigned"
-            owner = Owner(role=role if isinstance(role, str) else current_role, person=person)
-            self.ticket = replace(self.ticket, owner=owner)
+            self.changed(
+                replace(
+                    self.ticket,
+                    owner=Owner(role=role if isinstance(role, str) else current_role, person=person),
+                )
+            )
 
     def on_timer(self) -> None:
-        clock_name, pct = self.event.data.get("clock"), self.event.data.get("pct")
-        clock = self.ticket.clock(clock_name) if isinstance(clock_name, str) else None
-        rule = f"sla.{clock_name}.{pct}"
-        if clock is None or not isinstance(pct, int) or clock.stopped_at or clock.paused_at:
+        data = self.event.data
+        update = data.get("update")
+        if isinstance(update, int):
+            self.on_update(update)
+            return
+        name, pct = data.get("clock"), data.get("pct")
+        rule = f"sla.{name}.{pct}"
+        clock = self.ticket.clock(name) if isinstance(name, str) else None
+        p = self.sla_policy()
+        threshold = next((t for t in p.thresholds if t.at == pct), None) if p else None
+        if clock is None or threshold is None or clock.stopped_at or clock.paused_at:
             self.reasons.append(
                 Reason(rule=rule, matched=False, note="clock stopped or paused; timer ignored")
             )
             return
-        inputs: dict[str, JsonValue] = {"due_at": clock.due_at.isoformat(), "pct": pct}
-        self.reasons.append(Reason(rule=rule, matched=True, inputs=inputs))
-        if pct < 100:
-            self.notify_owner(f"sla-{clock.name}-{pct}", f"{clock.name} SLA {pct}% used on {self.ticket.id}")
-            return
-        self.update_clock(clock.name, breached=True)
-        self.escalate_tier(rule=rule, reason=f"{clock.name} SLA breached")
+        self.trigger = rule
+        self.reasons.append(
+            Reason(rule=rule, matched=True, inputs={"due_at": clock.due_at.isoformat(), "pct": pct})
+        )
+        if threshold.at >= 100 and not clock.breached:
+            self.put_clock(replace(clock, breached=True))
+        self.notify_all(threshold.notify, rule=rule)
+        if threshold.escalate == "tier_up":
+            self.tier_up(rule=rule, reason=f"{name} SLA at {pct}%")
+        elif threshold.escalate:
+            self.apply_escalation(
+                self.policy.escalation_by_name[threshold.escalate], inputs={"trigger": rule}, forced=True
+            )
 
-    def escalate_tier(self, *, rule: str, reason: str) -> None:
-        t = self.ticket
-        target = self.policy.next_tier(t.tier)
-        if target is None:
-            self.notify_owner(f"{rule}-top", f"{reason} on {t.id}; already at the top tier")
+    def on_update(self, index: int) -> None:
+        p = self.sla_policy()
+        rule = f"update.{index}"
+        if p is None or index >= len(p.updates) or self.ticket.stage in _CLOSED:
+            self.reasons.append(
+                Reason(rule=rule, matched=False, note="ticket closed or cadence gone; no update")
+            )
             return
-        owner = self.resolve_owner(self.policy.tiers[target])
+        cadence = p.updates[index]
+        matched, inputs = self.evaluate(cadence.when, rule)
+        self.reasons.append(Reason(rule=rule, matched=matched, inputs=inputs))
+        if matched:  # the cadence stops when its condition no longer holds; a priority change re-arms it
+            self.notify_all((cadence.notify,), rule=rule)
+            self.timers_set.append(
+                TimerSpec(name=rule, due_at=self.event.occurred_at + cadence.every, data={"update": index})
+            )
+
+    # -- escalation ------------------------------------------------------------------------
+
+    def escalate(self) -> None:
+        if self.ticket.stage in _CLOSED:
+            return
+        applied = {r.rule for r in self.ticket.escalations}
+        for rule in self.policy.escalations:
+            name = f"escalation.{rule.name}"
+            if self.trigger not in rule.on:
+                continue
+            if not rule.enabled:
+                self.reasons.append(Reason(rule=name, matched=False, note="disabled"))
+                continue
+            if rule.once and name in applied:
+                continue
+            matched, inputs = self.evaluate(rule.when, name)
+            if not matched:
+                self.reasons.append(Reason(rule=name, matched=False, inputs=inputs))
+                continue
+            self.apply_escalation(rule, inputs=inputs)
+
+    def apply_escalation(self, rule: Escalation, *, inputs: dict[str, object], forced: bool = False) -> None:
+        name = f"escalation.{rule.name}"
+        t = self.ticket
+        shadow = self.policy.shadow or rule.shadow or not in_canary(t.id, rule.name, rule.canary)
+        missing = missing_fields(t, self.context, rule.requires) if rule.mode == "handoff" else ()
+        if missing and not shadow:
+            self.reasons.append(
+                Reason(
+                    rule=name,
+                    matched=True,
+                    inputs=inputs,
+                    note=f"handoff held: brief incomplete, missing {', '.join(missing)}",
+                )
+            )
+            self.notify_builtin(
+                f"brief-needed.{rule.name}",
+                "owner",
+                f"Complete the handoff brief for {t.id} ({', '.join(missing)}) so it can go to {rule.to}",
+            )
+            return
+        target = self.resolve(rule.to, rule=name)
+        if shadow:
+            why = "shadow" if (self.policy.shadow or rule.shadow) else "outside canary"
+            self.reasons.append(
+                Reason(
+                    rule=name,
+                    matched=True,
+                    inputs=inputs,
+                    note=f"{why}: would {rule.mode} to {target.role} ({target.person})",
+                )
+            )
+            before = len(self.actions)
+            self.notify_all(rule.notify, rule=name, target=target, escalation=rule)
+            self.rule_actions(rule.actions, rule=name, escalation=rule)
+            self.actions[before:] = [replace(a, shadow=True) for a in self.actions[before:]]
+            return
+        self.reasons.append(
+            Reason(rule=name, matched=True, inputs=inputs, note="forced by SLA threshold" if forced else None)
+        )
+        record = EscalationRecord(
+            at=self.now,
+            rule=name,
+            kind=rule.kind,
+            mode=rule.mode,
+            from_tier=t.tier,
+            to_tier=rule.tier or t.tier,
+            from_owner=t.owner,
+            to_owner=target if rule.mode == "handoff" else t.owner,
+            policy_version=self.policy.version,
+        )
+        participants = list(t.participants)
+        if rule.mode == "assist":
+            if target.person:
+                participants.append(Participant(person=target.person, raci=Raci.CONSULTED, role=target.role))
+            update: dict[str, object] = {}
+        else:
+            if rule.split and t.owner and t.owner.person:
+                participants.append(
+                    Participant(person=t.owner.person, raci=Raci.RESPONSIBLE, role="customer-communication")
+                )
+            elif t.owner and t.owner.person:
+                participants.append(Participant(person=t.owner.person, raci=Raci.INFORMED, role=t.owner.role))
+            update = {"owner": target, "stage": Stage.ESCALATED, "stage_since": self.event.occurred_at}
+            if rule.tier:
+                update["tier"] = rule.tier
+        if rule.priority:
+            update["priority"] = _at_least(t.priority, rule.priority)
+        self.changed(
+            replace(
+                t,
+                escalations=(*t.escalations, record),
+                participants=tuple(dict.fromkeys(participants)),
+                **update,
+            )
+        )
+        if rule.mode == "handoff":
+            self.on_handoff()
+        self.notify_all(rule.notify, rule=name, target=target, escalation=rule)
+        self.rule_actions(rule.actions, rule=name, escalation=rule)
+        if rule.approval == "notify_after" and self.policy.approvers:
+            self.notify_builtin(
+                f"approval-notice.{rule.name}",
+                self.policy.approvers,
+                f"{rule.name} acted on {t.id} without waiting for approval; review it",
+            )
+
+    def on_handoff(self) -> None:
+        """What the SLA does when ownership moves: continue, or a new internal resolution target."""
+        p = self.sla_policy()
+        if p is None or p.on_handoff == "continue" or "resolution" not in p.targets:
+            return
+        internal = clocks.start(
+            name="internal_resolution",
+            policy=p.name,
+            version=self.policy.version,
+            calendar=p.calendar,
+            target=p.targets["resolution"][self.ticket.priority.value],
+            at=self.event.occurred_at,
+        )
+        self.put_clock(internal)
+        self.schedule_thresholds(p, internal)
+
+    def tier_up(self, *, rule: str, reason: str) -> None:
+        t = self.ticket
+        target_tier = self.policy.next_tier(t.tier)
+        if target_tier is None:
+            self.notify_builtin(
+                f"{rule}.top", "owner", f"{reason} on {t.id}; already at the top tier {t.tier}"
+            )
+            return
+        owner = self.resolve(self.policy.tier_roles[target_tier], rule=rule)
         record = EscalationRecord(
             at=self.now,
             rule=rule,
             kind="hierarchical",
             mode="handoff",
             from_tier=t.tier,
-            to_tier=target,
+            to_tier=target_tier,
             from_owner=t.owner,
             to_owner=owner,
             policy_version=self.policy.version,
         )
-        self.ticket = replace(
-            t, tier=target, owner=owner, stage=Stage.ESCALATED, escalations=(*t.escalations, record)
+        self.changed(
+            replace(
+                t,
+                tier=target_tier,
+                owner=owner,
+                stage=Stage.ESCALATED,
+                stage_since=self.event.occurred_at,
+                escalations=(*t.escalations, record),
+            )
         )
-        self.notify_owner(f"escalated-{target}", f"{reason}: {t.id} handed to {target} ({owner.person})")
+        self.on_handoff()
+        self.notify_builtin(
+            f"tier-up.{target_tier}", "owner", f"{reason}: {t.id} handed to {target_tier} ({owner.person})"
+        )
 
-    # -- actions and the result ------------------------------------------------------------
+    # -- actions ---------------------------------------------------------------------------
 
-    def notify_owner(self, name: str, message: str) -> None:
-        owner = self.ticket.owner
-        self.actions.append(
+    def recipient(self, notify: Notify, target: Owner | None) -> tuple[str | None, str | None]:
+        """(person, address) for a notification."""
+        t, account = self.ticket, self.context.account
+        to = notify.to
+        if notify.to_expression is not None:
+            raw = _safe_value(notify.to_expression, self.env())
+            to = str(raw) if raw is not None else ""
+        person: str | None
+        match to:
+            case "owner":
+                person = t.owner.person if t.owner else None
+            case "previous_owner":
+                last = t.escalations[-1].from_owner if t.escalations else None
+                person = last.person if last else None
+            case "manager":
+                team = (
+                    self.policy.members[t.owner.person].team
+                    if t.owner and t.owner.person in self.policy.members
+                    else None
+                )
+                person = self.policy.teams[team].manager if team else None
+            case "customer":
+                return None, t.requester
+            case "ae":
+                return None, account.ae if account else None
+            case "csm":
+                return None, account.csm if account else None
+            case _ if to in self.policy.roles:
+                person = (
+                    target.person
+                    if target and target.role == to
+                    else self.resolve(to, rule=f"notify.{notify.template}").person
+                )
+            case _:
+                person = to or None
+        member = self.policy.members.get(person) if person else None
+        address = member.identities.get(notify.connector) if member else person
+        return person, address
+
+    def notify_all(
+        self,
+        specs: tuple[Notify, ...],
+        *,
+        rule: str,
+        target: Owner | None = None,
+        escalation: Escalation | None = None,
+    ) -> None:
+        for i, spec in enumerate(specs):
+            person, address = self.recipient(spec, target)
+            values = brief_values(self.ticket, self.event, self.context, rule=rule, target=target)
+            try:
+                rendered = self.policy.templates.render(spec.template, values)
+                subject, text = rendered.subject, rendered.text
+            except TemplateProblem as exc:
+                self.reasons.append(Reason(rule=rule, matched=True, note=f"template failed: {exc}"))
+                subject, text = "", f"[{spec.template}] {self.ticket.subject}"
+            self.add_action(
+                Action(
+                    name=f"{rule}.notify.{i}",
+                    connector=spec.connector,
+                    kind="notify",
+                    params={
+                        "to": person,
+                        "address": address,
+                        "template": spec.template,
+                        "subject": subject,
+                        "text": text,
+                        "ticket": self.ticket.id,
+                    },
+                    rule=rule,
+                    approval=escalation.approval if escalation else "none",
+                    author=escalation.author if escalation else None,
+                )
+            )
+
+    def notify_builtin(self, name: str, to: str, message: str) -> None:
+        spec = Notify(to=to, template="", connector=self.policy.notify_connector)
+        person, address = self.recipient(spec, None)
+        self.add_action(
             Action(
                 name=f"notify.{name}",
                 connector=self.policy.notify_connector,
                 kind="notify",
                 params={
-                    "to": owner.person if owner else None,
-                    "role": owner.role if owner else None,
+                    "to": person,
+                    "address": address,
+                    "about": name,
+                    "text": message,
                     "ticket": self.ticket.id,
-                    "message": message,
                 },
             )
         )
+
+    def rule_actions(
+        self, specs: tuple[object, ...], *, rule: str, escalation: Escalation | None = None
+    ) -> None:
+        for spec in specs:
+            self.add_action(
+                Action(
+                    name=f"{rule}.{spec.name}",  # type: ignore[attr-defined]
+                    connector=spec.connector,  # type: ignore[attr-defined]
+                    kind=spec.kind,  # type: ignore[attr-defined]
+                    params={**spec.params, "ticket": self.ticket.id},  # type: ignore[attr-defined]
+                    rule=rule,
+                    approval=escalation.approval if escalation else "none",
+                    author=escalation.author if escalation else None,
+                )
+            )
+
+    def add_action(self, action: Action) -> None:
+        if any(a.name == action.name for a in self.actions):
+            action = replace(action, name=f"{action.name}#{len(self.actions)}")
+        self.actions.append(action)
+
+    # -- the result ------------------------------------------------------------------------
 
     def finish(self, *, before: Ticket | None) -> Decision:
         changes = _changes(before, self.ticket)
@@ -403,37 +784,60 @@ class _Builder:
             ticket=ticket,
             changes=changes,
             actions=tuple(self.actions),
-            timers_set=tuple(self.timers_set),
+            timers_set=tuple({t.name: t for t in self.timers_set}.values()),
             timers_cancel=tuple(n for n in dict.fromkeys(self.timers_cancel) if n not in set_names),
             reasons=tuple(self.reasons),
         )
 
 
-def _test(test: Condition | str | float | bool, value: JsonValue) -> bool:
-    if not isinstance(test, Condition):
-        return value == test
-    if test.equals is not None:
-        return value == test.equals
-    if test.one_of is not None:
-        return value in test.one_of
-    if test.contains_any is not None:
-        if isinstance(value, list):
-            return any(v in value for v in test.contains_any)
-        text = str(value or "").lower()
-        return any(word.lower() in text for word in test.contains_any)
-    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if number is None:
-        return False
-    if test.at_least is not None:
-        return number >= test.at_least
-    return test.at_most is not None and number <= test.at_most
+_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
 
-def _dump(value: object) -> JsonValue:
+def _at_least(current: Priority, floor: str | None) -> Priority:
+    """Rules raise priority to at least their level; they never lower what a person set."""
+    if floor is None:
+        return current
+    wanted = Priority(floor)
+    return wanted if _RANK[wanted] > _RANK[current] else current
+
+
+def _safe_value(expr: CompiledExpression, env: dict[str, object]) -> object:
+    try:
+        return expr.evaluate(env)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4_096)
+def _split_paths(paths: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((path, tuple(path.split("."))) for path in paths)
+
+
+def _inputs(expr: CompiledExpression, env: dict[str, object]) -> dict[str, object]:
+    """The values of the data paths an expression reads: what the decision record shows."""
+    found: dict[str, object] = {}
+    for path, parts in _split_paths(expr.paths_used):
+        value: object = env
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        found[path] = _plain(value)
+    return found
+
+
+def _plain(value: object) -> object:
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    dumped: JsonValue = dump(value)
-    return dumped
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value[:20]]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in list(value.items())[:20]}
+    return str(value)
+
+
+def _dump(value: object) -> object:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return dump(value)
 
 
 def _changes(before: Ticket | None, after: Ticket) -> tuple[Change, ...]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
 from baton import audit
 from baton.audit import AuditRecord
@@ -53,6 +53,7 @@ class DeliveryStats:
     skipped: int = 0
     retried: int = 0
     dead: int = 0
+    deferred: int = 0
 
 
 class Outbox:
@@ -67,6 +68,7 @@ class Outbox:
         worker: str,
         lease: timedelta = timedelta(seconds=30),
         max_attempts: int = 8,
+        rate_limits: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -74,6 +76,7 @@ class Outbox:
         self.worker = worker
         self.lease = lease
         self.max_attempts = max_attempts
+        self.rate_limits = dict(rate_limits or {})
 
     def deliver(self, *, limit: int = 100) -> DeliveryStats:
         stats = DeliveryStats()
@@ -94,8 +97,36 @@ class Outbox:
                 self._finish(action, status="done", kind="action.delivered", detail={"recovered": True})
                 stats.skipped += 1
                 continue
+            wait = self._rate_limited(action)
+            if wait is not None:
+                self._retry(action, error=f"rate limit for {action.kind}", delay=wait, count_attempt=False)
+                stats.deferred += 1
+                continue
             self._send_one(action, stats)
         return stats
+
+    def _rate_limited(self, action: ClaimedAction) -> float | None:
+        """Seconds to wait if sending ``action`` now would exceed its kind's rate limit."""
+        limit = self.rate_limits.get(action.kind)
+        if limit is None:
+            return None
+        count, window = limit
+        now_ms = to_ms(self.clock.now())
+        with self.db.reader.connect() as conn:
+            recent = (
+                conn.execute(
+                    select(sent_log.c.sent_ms)
+                    .where(sent_log.c.kind == action.kind, sent_log.c.sent_ms > now_ms - window * 1000)
+                    .order_by(sent_log.c.sent_ms)
+                    .limit(count)
+                )
+                .scalars()
+                .all()
+            )
+        if len(recent) < count:
+            return None
+        oldest: int = recent[0]
+        return max((oldest + window * 1000 - now_ms) / 1000, 0.001)
 
     def _send_one(self, action: ClaimedAction, stats: DeliveryStats) -> None:
         connector = self.connectors.get(action.connector)
@@ -162,6 +193,7 @@ class Outbox:
                     insert(sent_log).values(
                         idempotency_key=action.idempotency_key,
                         connector=action.connector,
+                        kind=action.kind,
                         sent_ms=to_ms(now),
                         result={"external_id": delivery.external_id if delivery else None},
                     )
@@ -170,7 +202,7 @@ class Outbox:
                 conn, [AuditRecord(kind, action.ticket_id, now, body)], is_postgres=self.db.is_postgres
             )
 
-    def _retry(self, action: ClaimedAction, *, error: str, delay: float) -> None:
+    def _retry(self, action: ClaimedAction, *, error: str, delay: float, count_attempt: bool = True) -> None:
         now = self.clock.now()
         with self.db.writer.begin() as conn:
             result = conn.execute(
@@ -184,9 +216,10 @@ class Outbox:
                     claimed_until_ms=None,
                     available_ms=to_ms(now) + int(delay * 1000),
                     last_error=error[:2_000],
+                    attempts=outbox.c.attempts if count_attempt else outbox.c.attempts - 1,
                 )
             )
-            if result.rowcount:
+            if result.rowcount and count_attempt:
                 audit.append(
                     conn,
                     [

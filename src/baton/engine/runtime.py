@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -22,8 +23,10 @@ from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
 from baton.engine.decide import decide, new_ticket_id
-from baton.model import Account, Context, Decision, Event, EventType, Ticket
+from baton.model import Account, Action, Context, Decision, Event, EventType, Stage, Ticket
+from baton.policy import versions
 from baton.policy.model import Policy
+from baton.policy.versions import PolicySet
 from baton.store import repo
 from baton.store.db import Database
 from baton.store.schema import decisions, events, outbox, timers
@@ -33,6 +36,8 @@ __all__ = ["Engine", "IngestResult", "idempotency_key"]
 _log = logging.getLogger("baton.engine")
 
 TIMER_SOURCE = "baton.timer"
+LOAD_REFRESH_SECONDS = 10.0
+POLICY_CHECK_SECONDS = 5.0
 
 
 def idempotency_key(ticket_id: str, decision_id: str, action_name: str) -> str:
@@ -66,8 +71,45 @@ class Engine:
 
     def __init__(self, *, db: Database, policy: Policy, clock: Clock) -> None:
         self.db = db
-        self.policy = policy
+        self.policies = PolicySet(current=policy)
         self.clock = clock
+        self._load_cache: tuple[float, dict[str, int]] | None = None
+        self._policy_checked = time.monotonic()
+
+    def _follow_active_policy(self, conn: Connection) -> None:
+        """Pick up an activation or rollback made by another process, checked every few seconds."""
+        now = time.monotonic()
+        if now - self._policy_checked < POLICY_CHECK_SECONDS:
+            return
+        self._policy_checked = now
+        active = versions.active_version(conn)
+        if active is not None and active != self.policies.current.version:
+            policy = self.policies.version(conn, active)
+            if policy.version == active:
+                _log.info("policy %s is now active (was %s)", active, self.policies.current.version)
+                self.policies = PolicySet(
+                    current=policy,
+                    older={**self.policies.older, self.policies.current.version: self.policies.current},
+                )
+
+    def _loads(self, conn: Connection) -> dict[str, int]:
+        """Open tickets per person, re-counted at most every few seconds (kept current in between
+        by the decisions themselves): assignment balances load, it need not be exact to the ticket."""
+        if self._load_cache is None or time.monotonic() - self._load_cache[0] > LOAD_REFRESH_SECONDS:
+            self._load_cache = (time.monotonic(), repo.open_tickets_per_person(conn))
+        return self._load_cache[1]
+
+    @property
+    def policy(self) -> Policy:
+        return self.policies.current
+
+    def policy_for(self, conn: Connection, ticket: Ticket | None, event: Event) -> Policy:
+        """The version that decides: a timer of a running clock keeps the version that started it."""
+        if ticket is None or event.type != EventType.TIMER_FIRED:
+            return self.policies.current
+        name = event.data.get("clock")
+        clock = ticket.clock(name) if isinstance(name, str) else None
+        return self.policies.version(conn, clock.policy_version if clock else ticket.policy_version)
 
     # -- ingest ----------------------------------------------------------------------------
 
@@ -94,6 +136,7 @@ class Engine:
             # Take the audit head lock first: every writer then runs one behind the other, so two
             # processes never decide on the same ticket at once.
             audit.lock_head(conn)
+        self._follow_active_policy(conn)
         now = self.clock.now()
         known = repo.existing_events(conn, [(e.source, e.event_id) for e in batch])
         links = repo.find_links(conn, [(e.external.system, e.external.id) for e in batch if e.external])
@@ -103,6 +146,7 @@ class Engine:
         account_ids |= {t.account_id for t in work.tickets.values() if t.account_id}
         accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
         accounts.update(repo.load_accounts(conn, sorted(account_ids)))
+        loads = self._loads(conn)
 
         results: list[IngestResult] = []
         for event in batch:
@@ -118,10 +162,10 @@ class Engine:
             if account_id and account_id not in accounts:
                 accounts[account_id] = None  # remember a miss too: one query per account per batch
                 accounts.update(repo.load_accounts(conn, [account_id]))
-            context = _context(accounts.get(account_id) if account_id else None, account_id)
-            decision = decide(
-                ticket, event.model_copy(update={"ticket_id": ticket_id}), context, self.policy, now
-            )
+            context = _context(accounts.get(account_id) if account_id else None, account_id, loads)
+            policy = self.policy_for(conn, ticket, event)
+            decision = decide(ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now)
+            _count_load(loads, ticket, decision.ticket)
             known[key] = ticket_id
             work.tickets[ticket_id] = decision.ticket
             if event.external is not None and (event.external.system, event.external.id) not in links:
@@ -231,7 +275,9 @@ class Engine:
                         "connector": action.connector,
                         "kind": action.kind,
                         "params": action.params,
-                        "status": "pending",
+                        "status": _initial_status(action),
+                        "rule": action.rule,
+                        "author": action.author,
                         "attempts": 0,
                         "available_ms": now_ms,
                         "created_ms": now_ms,
@@ -284,6 +330,15 @@ class Engine:
             return len(due)
 
 
+def _initial_status(action: Action) -> str:
+    """Shadow actions are recorded, never sent; blocking approvals wait for a person."""
+    if action.shadow:
+        return "shadow"
+    if action.approval == "required":
+        return "awaiting_approval"
+    return "pending"
+
+
 def decision_record(decision: Decision) -> dict[str, Any]:
     """The decision as the record keeps it: what was concluded and why, not the whole ticket.
     Values stay dataclasses; the JSON column and the audit chain serialise them."""
@@ -295,7 +350,19 @@ def decision_record(decision: Decision) -> dict[str, Any]:
 _RECORDED = tuple(f.name for f in fields(Decision) if f.name != "ticket")
 
 
-def _context(account: Account | None, account_id: str | None) -> Context:
+def _context(account: Account | None, account_id: str | None, loads: dict[str, int]) -> Context:
     if account is not None:
-        return Context(account=account)
-    return Context(gaps=("account",) if account_id else ("account", "account_id"))
+        return Context(account=account, loads=loads)
+    return Context(gaps=("account",) if account_id else ("account_id",), loads=loads)
+
+
+def _count_load(loads: dict[str, int], before: Ticket | None, after: Ticket) -> None:
+    """Keep the batch's view of open tickets per person current as decisions move owners."""
+    for ticket, step in ((before, -1), (after, 1)):
+        if (
+            ticket is not None
+            and ticket.owner
+            and ticket.owner.person
+            and ticket.stage not in (Stage.SOLVED, Stage.CLOSED)
+        ):
+            loads[ticket.owner.person] = max(loads.get(ticket.owner.person, 0) + step, 0)

@@ -1,168 +1,173 @@
-"""The policy schema (first, minimal version): named routing rules over simple field conditions,
-roles, tiers and SLA targets. Validated data with names: every rule name shows up in decisions.
-
-A policy's *version* is the SHA-256 of its source files, so the record says exactly what decided.
+"""A compiled policy: what ``decide`` reads. Built once from the policy folder by
+:mod:`baton.policy.compiler`; immutable, with expressions compiled to native code, calendars and
+schedules resolved, templates parsed. ``version`` is the content hash of the folder.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from baton.policy.calendar import BusinessCalendar
+from baton.policy.expr import CompiledExpression
+from baton.policy.schedule import OutOfOffice, Schedule
+from baton.policy.templates import Templates
 
-from baton.model import Priority
+__all__ = [
+    "Action",
+    "Escalation",
+    "Member",
+    "Notify",
+    "Policy",
+    "Role",
+    "Route",
+    "SlaPolicy",
+    "Team",
+    "Threshold",
+    "UpdateCadence",
+]
 
-__all__ = ["Condition", "Policy", "Role", "RouteSet", "RoutingRule", "SlaPolicy", "parse_duration"]
-
-RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
-_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"1d"``, ``"4h"``, ``"90m"``, ``"1h30m"`` -> timedelta."""
-    match = _DURATION.match(text)
-    if not match or not any(match.groups()):
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 4h, 1d, 1h30m)")
-    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Condition(_Strict):
-    """A test on one field. Exactly one operator is given."""
-
-    equals: str | float | bool | None = None
-    one_of: tuple[str, ...] | None = None
-    contains_any: tuple[str, ...] | None = None
-    at_least: float | None = None
-    at_most: float | None = None
-
-    @model_validator(mode="after")
-    def _one_operator(self) -> Condition:
-        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(f"a condition takes exactly one operator, got {given or 'none'}")
-        return self
+ClockName = Literal["first_response", "next_response", "resolution"]
+CLOCKS: tuple[ClockName, ...] = ("first_response", "next_response", "resolution")
 
 
-FIELDS = frozenset(
-    {
-        "subject",
-        "body",
-        "text",
-        "channel",
-        "category",
-        "severity",
-        "priority",
-        "tags",
-        "event.type",
-        "account.plan",
-        "account.mrr",
-        "account.health",
-        "account.flags",
-    }
-)
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: str
+    team: str
+    name: str | None
+    tz: str
+    skills: frozenset[str]
+    capacity: int
+    identities: dict[str, str]
 
 
-class RouteSet(_Strict):
-    queue: str | None = None
-    team: str | None = None
-    tier: str | None = None
-    owner_role: str | None = None
-    priority: Priority | None = None
+@dataclass(frozen=True, slots=True)
+class Team:
+    name: str
+    calendar: str | None
+    manager: str | None
+    members: tuple[str, ...]
 
 
-class RoutingRule(_Strict):
-    name: RuleName
-    when: dict[str, Condition | str | float | bool] = Field(default_factory=dict)
-    set: RouteSet
-    enabled: bool = True
-
-    @field_validator("when")
-    @classmethod
-    def _known_fields(cls, when: dict[str, object]) -> dict[str, object]:
-        unknown = sorted(set(when) - FIELDS)
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; known: {sorted(FIELDS)}")
-        return when
+@dataclass(frozen=True, slots=True)
+class Role:
+    name: str
+    team: str
+    schedule: str | None
+    members: tuple[str, ...]
+    backup: str | None
 
 
-class Role(_Strict):
-    members: tuple[str, ...] = Field(min_length=1)
+@dataclass(frozen=True, slots=True)
+class Notify:
+    to: str  # a role, owner / previous_owner / manager / customer, or an expression
+    template: str
+    connector: str
+    to_expression: CompiledExpression | None = None
 
 
-class SlaPolicy(_Strict):
-    first_response: dict[Priority, str]
-    resolution: dict[Priority, str]
-    thresholds: tuple[int, ...] = (50, 80, 100)
-
-    @field_validator("first_response", "resolution")
-    @classmethod
-    def _durations(cls, targets: dict[Priority, str]) -> dict[Priority, str]:
-        missing = sorted(set(Priority) - set(targets))
-        if missing:
-            raise ValueError(f"missing targets for {missing}")
-        for text in targets.values():
-            parse_duration(text)
-        return targets
-
-    @field_validator("thresholds")
-    @classmethod
-    def _percentages(cls, values: tuple[int, ...]) -> tuple[int, ...]:
-        if not values or any(not 0 < v <= 100 for v in values) or list(values) != sorted(set(values)):
-            raise ValueError("thresholds are increasing percentages in 1..100")
-        if values[-1] != 100:
-            raise ValueError("the last threshold must be 100 (the breach)")
-        return values
-
-    def target(self, clock: Literal["first_response", "resolution"], priority: Priority) -> timedelta:
-        return parse_duration(
-            (self.first_response if clock == "first_response" else self.resolution)[priority]
-        )
+@dataclass(frozen=True, slots=True)
+class Action:
+    name: str
+    connector: str
+    kind: str
+    params: dict[str, object]
 
 
-class Policy(_Strict):
-    """A loaded policy. ``version`` is filled in by the loader from the files' content hash."""
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    at: int
+    notify: tuple[Notify, ...]
+    escalate: str | None  # "tier_up" or an escalation rule name
 
-    name: RuleName
-    version: str = "unversioned"
-    notify_connector: str = "log"
+
+@dataclass(frozen=True, slots=True)
+class UpdateCadence:
+    every: timedelta
+    when: CompiledExpression
+    notify: Notify
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    name: str
+    when: CompiledExpression
+    calendar: BusinessCalendar
+    targets: dict[ClockName, dict[str, timedelta]]  # clock -> priority -> target
+    pause_when: CompiledExpression | None
+    on_handoff: Literal["continue", "restart"]
+    thresholds: tuple[Threshold, ...]
+    updates: tuple[UpdateCadence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    when: CompiledExpression
+    queue: str | None
+    team: str | None
+    tier: str | None
+    owner: str | None
+    priority: str | None
+    tags: tuple[str, ...]
+    notify: tuple[Notify, ...]
+    actions: tuple[Action, ...]
+    continue_: bool
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    name: str
+    description: str
+    when: CompiledExpression
+    on: frozenset[str]
+    kind: Literal["functional", "hierarchical"]
+    mode: Literal["assist", "handoff"]
+    split: bool
+    to: str
+    tier: str | None
+    priority: str | None
+    requires: tuple[str, ...]
+    notify: tuple[Notify, ...]
+    actions: tuple[Action, ...]
+    approval: Literal["required", "notify_after", "none"]
+    once: bool
+    enabled: bool
+    shadow: bool
+    canary: float
+    author: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    version: str
+    author: str | None
+    tiers: tuple[str, ...]
+    tier_roles: dict[str, str]
+    approvers: str | None
+    default_priority: str
+    notify_connector: str
+    connectors: tuple[str, ...]
+    shadow: bool
+    rate_limits: dict[str, tuple[int, int]]
+    teams: dict[str, Team]
+    members: dict[str, Member]
     roles: dict[str, Role]
-    tiers: dict[str, str] = Field(
-        description="Tier name -> the role that owns tickets at that tier, in order."
-    )
-    routing: tuple[RoutingRule, ...] = Field(min_length=1)
-    sla: SlaPolicy
-
-    @model_validator(mode="after")
-    def _references(self) -> Policy:
-        problems = []
-        for tier, role in self.tiers.items():
-            if role not in self.roles:
-                problems.append(f"tiers.{tier}: unknown role {role!r}")
-        names: set[str] = set()
-        for i, rule in enumerate(self.routing):
-            if rule.name in names:
-                problems.append(f"routing[{i}]: duplicate rule name {rule.name!r}")
-            names.add(rule.name)
-            if rule.set.owner_role and rule.set.owner_role not in self.roles:
-                problems.append(f"routing[{i}] ({rule.name}): unknown role {rule.set.owner_role!r}")
-            if rule.set.tier and rule.set.tier not in self.tiers:
-                problems.append(f"routing[{i}] ({rule.name}): unknown tier {rule.set.tier!r}")
-        if self.routing and self.routing[-1].when:
-            problems.append("routing: the last rule must have no conditions (the default home)")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    schedules: dict[str, Schedule]
+    out_of_office: tuple[OutOfOffice, ...]
+    calendars: dict[str, BusinessCalendar]
+    sla: tuple[SlaPolicy, ...]
+    routing: tuple[Route, ...]
+    escalations: tuple[Escalation, ...]
+    templates: Templates
+    escalation_by_name: dict[str, Escalation] = field(default_factory=dict)
 
     def next_tier(self, tier: str | None) -> str | None:
-        order = list(self.tiers)
-        if tier not in order:
-            return order[0] if order else None
-        i = order.index(tier)
-        return order[i + 1] if i + 1 < len(order) else None
+        if tier not in self.tiers:
+            return self.tiers[0] if self.tiers else None
+        i = self.tiers.index(tier)
+        return self.tiers[i + 1] if i + 1 < len(self.tiers) else None

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -115,6 +115,16 @@ def insert_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
             external_links
         ).on_conflict_do_nothing()
         conn.execute(stmt, rows)
+
+
+def open_tickets_per_person(conn: Connection) -> dict[str, int]:
+    """Open tickets per owner: the load that assignment balances."""
+    rows = conn.execute(
+        select(tickets.c.owner_person, func.count().label("n"))
+        .where(tickets.c.stage.not_in(("solved", "closed")), tickets.c.owner_person.is_not(None))
+        .group_by(tickets.c.owner_person)
+    )
+    return {r.owner_person: int(r.n) for r in rows}
 
 
 def load_accounts(conn: Connection, ids: Sequence[str]) -> dict[str, Account]:

@@ -29,6 +29,7 @@ __all__ = [
     "external_links",
     "metadata",
     "outbox",
+    "policies",
     "sent_log",
     "tickets",
     "timers",
@@ -119,6 +120,8 @@ outbox = Table(
     Column("claimed_by", String(128)),
     Column("claimed_until_ms", BigInteger),
     Column("last_error", Text),
+    Column("rule", String(160)),
+    Column("author", String(128)),
 )
 Index("ix_outbox_status_available", outbox.c.status, outbox.c.available_ms, outbox.c.id)
 Index("ix_outbox_ticket", outbox.c.ticket_id, outbox.c.id)
@@ -129,6 +132,7 @@ sent_log = Table(
     metadata,
     Column("idempotency_key", String(64), primary_key=True),
     Column("connector", String(64), nullable=False),
+    Column("kind", String(64), nullable=False, server_default=""),
     Column("sent_ms", BigInteger, nullable=False),
     Column("result", Json, nullable=False),
 )
@@ -172,6 +176,21 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+Index("ix_sent_log_kind", sent_log.c.kind, sent_log.c.sent_ms)
+
+# Every policy version that has been active, with its files, so a running escalation can keep
+# the version it started with and an older version can be reactivated (rollback).
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("files", Json, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("activated_ms", BigInteger),
+    Column("activated_by", String(128)),
 )
 
 accounts = Table(

@@ -15,9 +15,12 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import audit
+from baton.clock import SystemClock
+from baton.engine.approvals import decide_approval, pending_approvals
 from baton.engine.batcher import Batcher
 from baton.errors import AuthError, InputError, NotFoundError, StoreError, TooLargeError
 from baton.model import Event, dump
@@ -87,6 +90,12 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class VerdictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1_000, strip_whitespace=True)]
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -114,7 +123,7 @@ def create_app(*, settings: Settings, db: Database, batcher: Batcher | None) -> 
 
     @app.exception_handler(AuthError)
     async def _auth_error(request: Request, exc: AuthError) -> Response:
-        forbidden = str(exc).startswith("role ")
+        forbidden = exc.forbidden
         if request.url.path.startswith("/v1/") or forbidden:
             return _error(403 if forbidden else 401, "forbidden" if forbidden else "unauthorized", str(exc))
         return HTMLResponse(_TEMPLATES.get_template("login.html").render(message=str(exc)), status_code=401)
@@ -233,6 +242,34 @@ def create_app(*, settings: Settings, db: Database, batcher: Batcher | None) -> 
             "head": report.head,
             "problems": [p.__dict__ for p in report.problems],
         }
+
+    Approver = Annotated[Principal, Depends(principal("approve"))]
+
+    @app.get("/v1/approvals", tags=["approvals"])
+    def list_approvals(_who: Approver, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+        with db.reader.connect() as conn:
+            return {"approvals": pending_approvals(conn, limit=limit)}
+
+    def verdict(action_id: int, body: VerdictBody, who: Principal, *, approve: bool) -> dict[str, Any]:
+        with db.writer.begin() as conn:
+            result = decide_approval(
+                conn,
+                action_id=action_id,
+                approve=approve,
+                actor=who.name,
+                reason=body.reason,
+                at=SystemClock().now(),
+                is_postgres=db.is_postgres,
+            )
+        return {"id": result.id, "status": result.status, "ticket_id": result.ticket_id}
+
+    @app.post("/v1/approvals/{action_id}/approve", tags=["approvals"])
+    def approve(action_id: int, body: VerdictBody, who: Approver) -> dict[str, Any]:
+        return verdict(action_id, body, who, approve=True)
+
+    @app.post("/v1/approvals/{action_id}/reject", tags=["approvals"])
+    def reject(action_id: int, body: VerdictBody, who: Approver) -> dict[str, Any]:
+        return verdict(action_id, body, who, approve=False)
 
     # -- dashboard -------------------------------------------------------------------------
 

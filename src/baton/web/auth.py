@@ -38,7 +38,7 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if permission not in PERMISSIONS[self.role]:
-            raise AuthError(f"role {self.role!r} may not {permission}")
+            raise AuthError(f"role {self.role!r} may not {permission}", forbidden=True)
 
 
 def _digest(token: str) -> str:

@@ -1,0 +1,670 @@
+"""From a policy folder to a compiled :class:`~baton.policy.model.Policy`, or every problem at once.
+
+Each problem is reported as ``file:line:col: message``: shape errors from the document models,
+then cross-references (unknown roles, tiers, calendars, templates, escalation names), expressions
+that do not compile, rules that can never be reached, overlapping overrides, and members who lack
+an identity that a configured connector needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from pydantic import BaseModel, ValidationError
+
+from baton.errors import ConfigError, PolicyError
+from baton.model import EventType
+from baton.policy import schema as s
+from baton.policy.calendar import BusinessCalendar, load_zone, wall_clock_instant
+from baton.policy.expr import CompiledExpression, ExpressionError, compile_expression
+from baton.policy.model import (
+    Action,
+    Escalation,
+    Member,
+    Notify,
+    Policy,
+    Role,
+    Route,
+    SlaPolicy,
+    Team,
+    Threshold,
+    UpdateCadence,
+)
+from baton.policy.schedule import OutOfOffice, Override, Rotation, Schedule, overlapping_overrides
+from baton.policy.source import Locator, SourceError, parse_yaml
+from baton.policy.templates import TemplateProblem, Templates
+
+__all__ = ["FILES", "compile_files", "compile_policy", "policy_files", "policy_version"]
+
+FILES = (
+    "baton.yaml",
+    "teams.yaml",
+    "schedules.yaml",
+    "calendars.yaml",
+    "sla.yaml",
+    "routing.yaml",
+    "escalation.yaml",
+)
+REQUIRED = ("baton.yaml", "teams.yaml", "sla.yaml", "routing.yaml")
+SPECIAL_RECIPIENTS = frozenset({"owner", "previous_owner", "manager", "customer", "ae", "csm"})
+# Which member identity each connector needs to reach a person.
+CONNECTOR_IDENTITY = {
+    "slack": "slack",
+    "email": "email",
+    "pagerduty": "pagerduty",
+    "jira": "jira",
+    "zendesk": "zendesk",
+}
+MAX_TEMPLATES = 500
+
+D = TypeVar("D", bound=BaseModel)
+
+
+def policy_files(directory: Path) -> dict[str, bytes]:
+    """Every file that makes up the policy (documents and templates), by relative name."""
+    files: dict[str, bytes] = {}
+    for name in FILES:
+        path = directory / name
+        if path.is_file():
+            files[name] = path.read_bytes()
+    templates = directory / "templates"
+    if templates.is_dir():
+        for path in sorted(templates.glob("*.j2"))[:MAX_TEMPLATES]:
+            files[f"templates/{path.name}"] = path.read_bytes()
+    return files
+
+
+def policy_version(files: dict[str, bytes]) -> str:
+    """A short content hash over every file (name and bytes): what decided, exactly."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class _Problems:
+    items: list[str] = field(default_factory=list)
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+
+@dataclass
+class _Doc:
+    name: str
+    locator: Locator
+
+
+def _validate(model: type[D], data: Any, doc: _Doc, problems: _Problems) -> D | None:
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = [
+                p
+                for p in error["loc"]
+                if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+            ]
+            message = error["msg"]
+            if error["type"] == "string_pattern_mismatch":
+                message = f"{error['input']!r} is not valid here: {message}"
+                if "A-Za-z0-9" in str(error.get("ctx", {}).get("pattern", "")):
+                    message = (
+                        f"{error['input']!r} is not a valid name (letters, digits, '.', '_' or '-', up to 64)"
+                    )
+            elif error["type"] == "extra_forbidden":
+                message = f"unknown field {loc[-1]!r}" if loc else message
+            elif error["type"] == "missing":
+                message = f"missing field {loc[-1]!r}" if loc else message
+            problems.add(doc.locator.where(loc), message)
+        return None
+
+
+def compile_policy(directory: Path) -> Policy:
+    """Load, validate and compile the policy in ``directory``; raise :class:`PolicyError` listing
+    every problem found, each located at ``file:line:col``."""
+    if not directory.is_dir():
+        raise PolicyError([f"{directory}:1:1: not a policy folder"])
+    return compile_files(policy_files(directory), root=directory)
+
+
+def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
+    """Compile a policy from its files (as :func:`policy_files` returns them); ``root`` only
+    names the files in error locations. Used for stored versions too."""
+    directory = root
+    problems = _Problems()
+    docs: dict[str, tuple[Any, _Doc]] = {}
+    for name in FILES:
+        display = str(directory / name)
+        if name not in files:
+            if name in REQUIRED:
+                problems.add(f"{display}:1:1", "missing file")
+            continue
+        try:
+            located = parse_yaml(files[name], name=display)
+        except SourceError as exc:
+            problems.add(exc.where, exc.message)
+            continue
+        docs[name] = (located.data, _Doc(display, located.locator))
+    if problems.items:
+        raise PolicyError(problems.items)
+
+    def doc(name: str, model: type[D]) -> tuple[D | None, _Doc]:
+        data, info = docs.get(name, ({}, _Doc(str(directory / name), Locator(str(directory / name)))))
+        return _validate(model, data, info, problems), info
+
+    baton, baton_doc = doc("baton.yaml", s.BatonDoc)
+    teams, teams_doc = doc("teams.yaml", s.TeamsDoc)
+    schedules, schedules_doc = doc("schedules.yaml", s.SchedulesDoc)
+    calendars, calendars_doc = doc("calendars.yaml", s.CalendarsDoc)
+    sla, sla_doc = doc("sla.yaml", s.SlaDoc)
+    routing, routing_doc = doc("routing.yaml", s.RoutingDoc)
+    escalations, escalation_doc = doc("escalation.yaml", s.EscalationsDoc)
+    templates = _templates(directory, files, problems)
+    if len(files) > MAX_TEMPLATES + len(FILES):
+        problems.add(f"{directory}/templates:1:1", f"more than {MAX_TEMPLATES} templates")
+    if problems.items or not (
+        baton and teams and schedules and calendars and sla and routing and escalations
+    ):
+        raise PolicyError(problems.items or [f"{directory}: invalid policy"])
+
+    c = _Compiler(problems=problems, baton=baton, templates=templates)
+    c.teams(teams, teams_doc)
+    c.calendars(calendars, calendars_doc)
+    c.schedules(schedules, schedules_doc)
+    c.roles(teams, teams_doc)
+    c.identities(teams, teams_doc, baton_doc)
+    escalation_names = {rule.name for rule in escalations.escalations}
+    sla_policies = c.sla(sla, sla_doc, escalation_names)
+    routes = c.routing(routing, routing_doc)
+    rules = c.escalations(escalations, escalation_doc)
+    for tier, role in baton.tiers.items():
+        c.check_role(role, baton_doc, ["tiers", tier])
+    c.check_role(baton.approvers, baton_doc, ["approvers"])
+    if baton.default_calendar and baton.default_calendar not in c.calendar_map:
+        problems.add(
+            baton_doc.locator.where(["default_calendar"]), f"unknown calendar {baton.default_calendar!r}"
+        )
+    if problems.items:
+        raise PolicyError(problems.items)
+    return Policy(
+        name=baton.name,
+        version=policy_version(files),
+        author=baton.author,
+        tiers=tuple(baton.tiers),
+        tier_roles=dict(baton.tiers),
+        approvers=baton.approvers,
+        default_priority=baton.default_priority,
+        notify_connector=baton.notify_connector,
+        connectors=baton.connectors,
+        shadow=baton.safety.shadow,
+        rate_limits={kind: s.parse_rate(text) for kind, text in baton.safety.rate_limits.items()},
+        teams=c.team_map,
+        members=c.member_map,
+        roles=c.role_map,
+        schedules=c.schedule_map,
+        out_of_office=c.ooo,
+        calendars=c.calendar_map,
+        sla=sla_policies,
+        routing=routes,
+        escalations=rules,
+        templates=templates,
+        escalation_by_name={rule.name: rule for rule in rules},
+    )
+
+
+def _templates(directory: Path, files: dict[str, bytes], problems: _Problems) -> Templates:
+    sources: dict[str, str] = {}
+    for name, raw in files.items():
+        if not name.startswith("templates/"):
+            continue
+        where = f"{directory / name}:1:1"
+        try:
+            sources[name.removeprefix("templates/").removesuffix(".j2")] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.add(where, "template is not UTF-8")
+    good: dict[str, str] = {}
+    for name, text in sources.items():  # parse one at a time so every broken template is reported
+        try:
+            Templates({name: text})
+            good[name] = text
+        except TemplateProblem as exc:
+            problems.add(f"{directory / 'templates' / (name + '.j2')}:1:1", str(exc))
+    return Templates(good)
+
+
+def _midnight(value: date | datetime, tz: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=load_zone(tz))
+    return wall_clock_instant(value, time(0), load_zone(tz))
+
+
+class _Compiler:
+    """Cross-reference checks and compilation; accumulates problems instead of stopping."""
+
+    def __init__(self, *, problems: _Problems, baton: s.BatonDoc, templates: Templates) -> None:
+        self.problems = problems
+        self.baton = baton
+        self.templates = templates
+        self.team_map: dict[str, Team] = {}
+        self.member_map: dict[str, Member] = {}
+        self.role_map: dict[str, Role] = {}
+        self.calendar_map: dict[str, BusinessCalendar] = {"24x7": BusinessCalendar.always(name="24x7")}
+        self.schedule_map: dict[str, Schedule] = {}
+        self.ooo: tuple[OutOfOffice, ...] = ()
+
+    # -- people --------------------------------------------------------------------------------
+
+    def teams(self, doc: s.TeamsDoc, info: _Doc) -> None:
+        for team_name, team in doc.teams.items():
+            for member_id, member in team.members.items():
+                where = info.locator.where(["teams", team_name, "members", member_id])
+                if member_id in self.member_map:
+                    self.problems.add(
+                        where, f"member {member_id!r} is already in team {self.member_map[member_id].team!r}"
+                    )
+                    continue
+                try:
+                    load_zone(member.tz)
+                except ConfigError as exc:
+                    self.problems.add(
+                        info.locator.where(["teams", team_name, "members", member_id, "tz"]), str(exc)
+                    )
+                self.member_map[member_id] = Member(
+                    id=member_id,
+                    team=team_name,
+                    name=member.name,
+                    tz=member.tz,
+                    skills=frozenset(member.skills),
+                    capacity=member.capacity,
+                    identities=dict(member.identities),
+                )
+            self.team_map[team_name] = Team(team_name, team.calendar, team.manager, tuple(team.members))
+        for team_name, team in doc.teams.items():
+            if team.manager and team.manager not in self.member_map:
+                self.problems.add(
+                    info.locator.where(["teams", team_name, "manager"]), f"unknown member {team.manager!r}"
+                )
+
+    def roles(self, doc: s.TeamsDoc, info: _Doc) -> None:
+        for role_name, role in doc.roles.items():
+            base = ["roles", role_name]
+            if role.team not in self.team_map:
+                self.problems.add(info.locator.where([*base, "team"]), f"unknown team {role.team!r}")
+            if role.schedule and role.schedule not in self.schedule_map:
+                self.problems.add(
+                    info.locator.where([*base, "schedule"]), f"unknown schedule {role.schedule!r}"
+                )
+            for i, person in enumerate(role.members):
+                member = self.member_map.get(person)
+                if member is None:
+                    self.problems.add(info.locator.where([*base, "members", i]), f"unknown member {person!r}")
+                elif not set(role.skills) <= member.skills:
+                    missing = sorted(set(role.skills) - member.skills)
+                    self.problems.add(
+                        info.locator.where([*base, "members", i]),
+                        f"{person!r} lacks skills {missing} the role needs",
+                    )
+            if role.backup and role.backup not in self.member_map:
+                self.problems.add(info.locator.where([*base, "backup"]), f"unknown member {role.backup!r}")
+            self.role_map[role_name] = Role(role_name, role.team, role.schedule, role.members, role.backup)
+
+    def identities(self, doc: s.TeamsDoc, info: _Doc, baton_doc: _Doc) -> None:
+        for connector in self.baton.connectors:
+            system = CONNECTOR_IDENTITY.get(connector)
+            if system is None:
+                continue
+            for member in self.member_map.values():
+                if system not in member.identities:
+                    self.problems.add(
+                        info.locator.where(["teams", member.team, "members", member.id]),
+                        f"member {member.id!r} has no {system} identity, which connector {connector!r} needs",
+                    )
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def calendars(self, doc: s.CalendarsDoc, info: _Doc) -> None:
+        for name, cal in doc.calendars.items():
+            where = info.locator.where(["calendars", name])
+            try:
+                if cal.hours == "24x7":
+                    built = BusinessCalendar.always(name=name, tz=cal.tz, holidays=cal.holidays.dates)
+                else:
+                    hours: dict[int | str, str] = {}
+                    for days, intervals in cal.hours.items():
+                        for day in _expand_days(days):
+                            hours[day] = ", ".join(intervals)
+                    built = BusinessCalendar.build(
+                        name=name,
+                        tz=cal.tz,
+                        hours=hours,
+                        holidays=cal.holidays.dates,
+                        country=cal.holidays.country,
+                        subdiv=cal.holidays.subdivision,
+                        years=cal.holidays.years or None,
+                    )
+            except (ConfigError, ValueError) as exc:
+                self.problems.add(where, str(exc))
+                continue
+            self.calendar_map[name] = built
+        for team in self.team_map.values():
+            if (
+                team.calendar
+                and team.calendar not in self.calendar_map
+                and team.calendar not in doc.calendars
+            ):
+                self.problems.add(
+                    info.locator.where(["calendars"]),
+                    f"team {team.name!r} uses unknown calendar {team.calendar!r}",
+                )
+
+    def schedules(self, doc: s.SchedulesDoc, info: _Doc) -> None:
+        for name, sched in doc.schedules.items():
+            base = ["schedules", name]
+            layers = []
+            for i, layer in enumerate(sched.layers):
+                for j, person in enumerate(layer.members):
+                    if person not in self.member_map:
+                        self.problems.add(
+                            info.locator.where([*base, "layers", i, "members", j]),
+                            f"unknown member {person!r}",
+                        )
+                hh, mm = (int(x) for x in layer.handoff.split(":"))
+                start = layer.start
+                if isinstance(start, date) and not isinstance(start, datetime):
+                    anchor = wall_clock_instant(start, time(hh, mm), load_zone(sched.tz))
+                else:
+                    anchor = _midnight(start, sched.tz)
+                shift: timedelta | Literal["daily", "weekly"]
+                if layer.rotation in ("daily", "weekly"):
+                    shift = cast(Literal["daily", "weekly"], layer.rotation)
+                else:
+                    shift = timedelta(seconds=s.parse_duration_text(layer.rotation))
+                try:
+                    layers.append(
+                        Rotation(
+                            name=layer.name, members=layer.members, start=anchor, shift=shift, tz=sched.tz
+                        )
+                    )
+                except (ConfigError, ValueError) as exc:
+                    self.problems.add(info.locator.where([*base, "layers", i]), str(exc))
+            overrides = []
+            for i, o in enumerate(sched.overrides):
+                if o.person not in self.member_map:
+                    self.problems.add(
+                        info.locator.where([*base, "overrides", i, "person"]), f"unknown member {o.person!r}"
+                    )
+                try:
+                    overrides.append(
+                        Override(o.person, _midnight(o.start, sched.tz), _midnight(o.end, sched.tz))
+                    )
+                except (ConfigError, ValueError) as exc:
+                    self.problems.add(info.locator.where([*base, "overrides", i]), str(exc))
+            try:
+                built = Schedule(name=name, layers=tuple(layers), overrides=tuple(overrides))
+            except ConfigError as exc:
+                self.problems.add(info.locator.where(base), str(exc))
+                continue
+            for overlap in overlapping_overrides(built):
+                self.problems.add(
+                    info.locator.where([*base, "overrides"]), f"overlapping overrides: {overlap}"
+                )
+            self.schedule_map[name] = built
+        ooo = []
+        for i, entry in enumerate(doc.out_of_office):
+            if entry.person not in self.member_map:
+                self.problems.add(
+                    info.locator.where(["out_of_office", i, "person"]), f"unknown member {entry.person!r}"
+                )
+                continue
+            tz = self.member_map[entry.person].tz
+            end = entry.end
+            if isinstance(end, date) and not isinstance(end, datetime):
+                end = end + timedelta(days=1)  # a listed end date is the last day away
+            try:
+                ooo.append(OutOfOffice(entry.person, _midnight(entry.start, tz), _midnight(end, tz)))
+            except (ConfigError, ValueError) as exc:
+                self.problems.add(info.locator.where(["out_of_office", i]), str(exc))
+        self.ooo = tuple(ooo)
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def expression(self, source: str, info: _Doc, path: Sequence[str | int]) -> CompiledExpression:
+        """Compile one expression; a problem is located inside it, relative to where it was written."""
+        try:
+            return compile_expression(source, where=info.name)
+        except ExpressionError as exc:
+            file, line, col = info.locator.where(path).rsplit(":", 2)
+            # The locator points at the key ("when:"); a one-line expression starts after "when: ".
+            first_col = int(col) + len(str(path[-1])) + 2
+            column = first_col + exc.col - 1 if exc.line == 1 else exc.col
+            self.problems.add(f"{file}:{int(line) + exc.line - 1}:{column}", exc.message)
+            return compile_expression("False")
+
+    def notify(self, specs: Sequence[s.NotifySpec], info: _Doc, path: list[str | int]) -> tuple[Notify, ...]:
+        out = []
+        for i, spec in enumerate(specs):
+            here = [*path, i]
+            if spec.template not in self.templates:
+                self.problems.add(
+                    info.locator.where([*here, "template"]), f"unknown template {spec.template!r}"
+                )
+            expr = None
+            to = spec.to.strip()
+            if to.startswith("{{") and to.endswith("}}"):
+                expr = self.expression(to[2:-2].strip(), info, [*here, "to"])
+            elif to not in SPECIAL_RECIPIENTS and to not in self.role_map and to not in self.member_map:
+                self.problems.add(
+                    info.locator.where([*here, "to"]),
+                    f"unknown recipient {to!r}: a role, a member, one of {sorted(SPECIAL_RECIPIENTS)},"
+                    " or {{ expression }}",
+                )
+            out.append(
+                Notify(
+                    to=to,
+                    template=spec.template,
+                    connector=spec.connector or self.baton.notify_connector,
+                    to_expression=expr,
+                )
+            )
+        return tuple(out)
+
+    @staticmethod
+    def actions(specs: Sequence[s.ActionSpec]) -> tuple[Action, ...]:
+        return tuple(Action(a.name, a.connector, a.kind, dict(a.params)) for a in specs)
+
+    def check_role(self, role: str | None, info: _Doc, path: list[str | int]) -> None:
+        if role and role not in self.role_map:
+            self.problems.add(info.locator.where(path), f"unknown role {role!r}")
+
+    def check_tier(self, tier: str | None, info: _Doc, path: list[str | int]) -> None:
+        if tier and tier not in self.baton.tiers:
+            self.problems.add(
+                info.locator.where(path), f"unknown tier {tier!r}; tiers are {list(self.baton.tiers)}"
+            )
+
+    def sla(self, doc: s.SlaDoc, info: _Doc, escalation_names: set[str]) -> tuple[SlaPolicy, ...]:
+        out = []
+        seen: set[str] = set()
+        for i, p in enumerate(doc.sla):
+            base: list[str | int] = ["sla", i]
+            if p.name in seen:
+                self.problems.add(
+                    info.locator.where([*base, "name"]), f"duplicate SLA policy name {p.name!r}"
+                )
+            seen.add(p.name)
+            cal_name = p.calendar or self.baton.default_calendar or "24x7"
+            calendar = self.calendar_map.get(cal_name)
+            if calendar is None:
+                self.problems.add(info.locator.where([*base, "calendar"]), f"unknown calendar {cal_name!r}")
+                calendar = self.calendar_map["24x7"]
+            thresholds = []
+            for j, t in enumerate(p.thresholds):
+                if t.escalate and t.escalate != "tier_up" and t.escalate not in escalation_names:
+                    self.problems.add(
+                        info.locator.where([*base, "thresholds", j, "escalate"]),
+                        f"unknown escalation {t.escalate!r}",
+                    )
+                thresholds.append(
+                    Threshold(
+                        t.at, self.notify(t.notify, info, [*base, "thresholds", j, "notify"]), t.escalate
+                    )
+                )
+            updates = tuple(
+                UpdateCadence(
+                    every=timedelta(seconds=s.parse_duration_text(u.every)),
+                    when=self.expression(u.when, info, [*base, "updates", j, "when"]),
+                    notify=self.notify([u.notify], info, [*base, "updates", j, "notify"])[0],
+                )
+                for j, u in enumerate(p.updates)
+            )
+            out.append(
+                SlaPolicy(
+                    name=p.name,
+                    when=self.expression(p.when, info, [*base, "when"]),
+                    calendar=calendar,
+                    targets={k: _per_priority(v) for k, v in p.targets.items()},
+                    pause_when=self.expression(p.pause_when, info, [*base, "pause_when"])
+                    if p.pause_when
+                    else None,
+                    on_handoff=p.on_handoff,
+                    thresholds=tuple(thresholds),
+                    updates=updates,
+                )
+            )
+            if p.when.strip() == "True" and i < len(doc.sla) - 1:
+                self.problems.add(
+                    info.locator.where(["sla", i + 1]),
+                    f"unreachable: SLA policy {p.name!r} above matches every ticket",
+                )
+        return tuple(out)
+
+    def routing(self, doc: s.RoutingDoc, info: _Doc) -> tuple[Route, ...]:
+        out = []
+        seen: set[str] = set()
+        catch_all: str | None = None
+        for i, r in enumerate(doc.routing):
+            base: list[str | int] = ["routing", i]
+            if r.name in seen:
+                self.problems.add(info.locator.where([*base, "name"]), f"duplicate rule name {r.name!r}")
+            seen.add(r.name)
+            if catch_all is not None and r.enabled:
+                self.problems.add(
+                    info.locator.where(base), f"unreachable: rule {catch_all!r} above matches every ticket"
+                )
+            self.check_role(r.set.owner, info, [*base, "set", "owner"])
+            self.check_tier(r.set.tier, info, [*base, "set", "tier"])
+            if r.set.team and r.set.team not in self.team_map:
+                self.problems.add(info.locator.where([*base, "set", "team"]), f"unknown team {r.set.team!r}")
+            out.append(
+                Route(
+                    name=r.name,
+                    when=self.expression(r.when, info, [*base, "when"]),
+                    queue=r.set.queue,
+                    team=r.set.team,
+                    tier=r.set.tier,
+                    owner=r.set.owner,
+                    priority=r.set.priority,
+                    tags=r.set.tags,
+                    notify=self.notify(r.notify, info, [*base, "notify"]),
+                    actions=self.actions(r.actions),
+                    continue_=r.continue_,
+                    enabled=r.enabled,
+                )
+            )
+            if r.enabled and r.when.strip() == "True" and not r.continue_:
+                catch_all = catch_all or r.name
+        if catch_all is None:
+            self.problems.add(
+                info.locator.where(["routing"]),
+                "no catch-all rule: add a last rule with no `when` so every ticket has a home",
+            )
+        return tuple(out)
+
+    def escalations(self, doc: s.EscalationsDoc, info: _Doc) -> tuple[Escalation, ...]:
+        out = []
+        seen: set[str] = set()
+        for i, e in enumerate(doc.escalations):
+            base: list[str | int] = ["escalations", i]
+            if e.name in seen:
+                self.problems.add(
+                    info.locator.where([*base, "name"]), f"duplicate escalation name {e.name!r}"
+                )
+            seen.add(e.name)
+            self.check_role(e.to, info, [*base, "to"])
+            self.check_tier(e.tier, info, [*base, "tier"])
+            for j, trigger in enumerate(e.on):
+                if not _known_trigger(trigger):
+                    self.problems.add(info.locator.where([*base, "on", j]), f"unknown trigger {trigger!r}")
+            out.append(
+                Escalation(
+                    name=e.name,
+                    description=e.description,
+                    when=self.expression(e.when, info, [*base, "when"]),
+                    on=frozenset(e.on),
+                    kind=e.kind,
+                    mode=e.mode,
+                    split=e.split,
+                    to=e.to,
+                    tier=e.tier,
+                    priority=e.priority,
+                    requires=e.requires,
+                    notify=self.notify(e.notify, info, [*base, "notify"]),
+                    actions=self.actions(e.actions),
+                    approval=e.approval,
+                    once=e.once,
+                    enabled=e.enabled,
+                    shadow=e.shadow,
+                    canary=e.canary,
+                    author=e.author or self.baton.author,
+                )
+            )
+        return tuple(out)
+
+
+_EVENT_TYPES = frozenset(t.value for t in EventType if t not in (EventType.TIMER_FIRED, EventType.OVERRIDE))
+
+
+def _known_trigger(trigger: str) -> bool:
+    if trigger in _EVENT_TYPES:
+        return True
+    parts = trigger.split(".")
+    return (
+        len(parts) == 3
+        and parts[0] == "sla"
+        and parts[1] in ("first_response", "next_response", "resolution")
+        and parts[2].isdigit()
+    )
+
+
+def _per_priority(target: str | Mapping[Any, str]) -> dict[str, timedelta]:
+    if isinstance(target, str):
+        return dict.fromkeys(
+            ("low", "normal", "high", "urgent"), timedelta(seconds=s.parse_duration_text(target))
+        )
+    return {priority: timedelta(seconds=s.parse_duration_text(text)) for priority, text in target.items()}
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _expand_days(text: str) -> list[str]:
+    """``"mon-fri"`` -> the five weekdays; ``"sat"`` -> itself."""
+    text = text.strip().lower()
+    if "-" in text:
+        first, last = (p.strip() for p in text.split("-", 1))
+        if first not in _DAYS or last not in _DAYS:
+            raise ValueError(f"unknown day range {text!r}")
+        a, b = _DAYS.index(first), _DAYS.index(last)
+        if b < a:
+            raise ValueError(f"day range {text!r} runs backwards")
+        return list(_DAYS[a : b + 1])
+    if text not in _DAYS:
+        raise ValueError(f"unknown day {text!r} (use mon..sun or a range like mon-fri)")
+    return [text]
