@@ -1,0 +1,299 @@
+"""State and shared steps of one decision: expression evaluation with recorded inputs, owner
+resolution, SLA clock primitives, and the actions a decision emits (notifications rendered from
+templates, rule actions). The steps proper are in :mod:`decide_sla`, :mod:`decide_escalate`
+and :mod:`decide`; everything here is pure."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from functools import lru_cache
+
+from baton.engine.brief import brief_values
+from baton.engine.env import environment
+from baton.model import (
+    Action,
+    Context,
+    Event,
+    Owner,
+    Priority,
+    Reason,
+    SlaClock,
+    Stage,
+    Ticket,
+    TimerSpec,
+    replace,
+)
+from baton.policy import sla as clocks
+from baton.policy.expr import CompiledExpression
+from baton.policy.model import Escalation, Notify, Policy, SlaPolicy
+from baton.policy.owners import assign
+from baton.policy.templates import TemplateProblem
+
+__all__ = ["CLOSED", "DecisionState", "at_least", "in_canary"]
+
+CLOSED = (Stage.SOLVED, Stage.CLOSED)
+
+
+def in_canary(ticket_id: str, rule: str, share: float) -> bool:
+    """Deterministic canary membership: the same ticket is always in or out for a rule."""
+    if share >= 1:
+        return True
+    bucket = int.from_bytes(hashlib.sha256(f"{rule}\0{ticket_id}".encode()).digest()[:8], "big") / 2**64
+    return bucket < share
+
+
+class DecisionState:
+    """What one decision has concluded so far, and the helpers every step uses."""
+
+    def __init__(self, *, event: Event, context: Context, policy: Policy, now: datetime) -> None:
+        self.event = event
+        self.context = context
+        self.policy = policy
+        self.now = now
+        self.ticket: Ticket
+        self.actions: list[Action] = []
+        self.timers_set: list[TimerSpec] = []
+        self.timers_cancel: list[str] = []
+        self.reasons: list[Reason] = []
+        self.trigger = event.type.value  # what escalation rules listen for; a timer sets sla.<clock>.<pct>
+        self._env: dict[str, object] | None = None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def env(self) -> dict[str, object]:
+        if self._env is None:
+            self._env = environment(self.ticket, self.event, self.context, self.now)
+        return self._env
+
+    def changed(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        self._env = None
+
+    def evaluate(self, expr: CompiledExpression, rule: str) -> tuple[bool, dict[str, object]]:
+        env = self.env()
+        value, error = expr.evaluate_bool_safe(env)
+        inputs = _inputs(expr, env)
+        if error is not None:
+            self.reasons.append(
+                Reason(rule=rule, matched=False, inputs=inputs, note=f"evaluation failed: {error}")
+            )
+            return False, inputs
+        return value, inputs
+
+    def sla_policy(self) -> SlaPolicy | None:
+        name = self.ticket.sla_policy
+        return next((p for p in self.policy.sla if p.name == name), None)
+
+    def resolve(self, role: str, *, rule: str) -> Owner:
+        result = assign(self.policy, role, now=self.now, ticket_id=self.ticket.id, loads=self.context.loads)
+        self.reasons.append(
+            Reason(
+                rule=f"owner.{role}",
+                matched=result.person is not None,
+                note="; ".join(result.trail),
+                inputs={"for": rule},
+            )
+        )
+        return Owner(role=role, person=result.person)
+
+    # -- SLA clock primitives --------------------------------------------------------------
+
+    def start_clock(self, p: SlaPolicy, name: str, at: datetime) -> None:
+        clock = clocks.start(
+            name=name,
+            policy=p.name,
+            version=self.policy.version,
+            calendar=p.calendar,
+            target=p.targets[name][self.ticket.priority.value],  # type: ignore[index]
+            at=at,
+        )
+        self.put_clock(clock)
+        self.schedule_thresholds(p, clock)
+
+    def put_clock(self, clock: SlaClock) -> None:
+        others = tuple(c for c in self.ticket.sla if c.name != clock.name)
+        self.changed(replace(self.ticket, sla=tuple(sorted((*others, clock), key=lambda c: c.name))))
+
+    def schedule_thresholds(self, p: SlaPolicy, clock: SlaClock) -> None:
+        for threshold in p.thresholds:
+            due = clocks.threshold_due(clock, p.calendar, threshold.at)
+            if due is not None:
+                self.timers_set.append(
+                    TimerSpec(
+                        name=f"sla.{clock.name}.{threshold.at}",
+                        due_at=due,
+                        data={"clock": clock.name, "pct": threshold.at},
+                    )
+                )
+
+    def cancel_thresholds(self, p: SlaPolicy | None, name: str) -> None:
+        if p is not None:
+            self.timers_cancel.extend(f"sla.{name}.{t.at}" for t in p.thresholds)
+
+    def stop_clock(self, name: str) -> None:
+        clock, p = self.ticket.clock(name), self.sla_policy()
+        if clock is None or clock.stopped_at is not None or p is None:
+            return
+        self.put_clock(clocks.stop(clock, p.calendar, self.event.occurred_at))
+        self.cancel_thresholds(p, name)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def recipient(self, notify: Notify, target: Owner | None) -> tuple[str | None, str | None]:
+        """(person, address) for a notification."""
+        t, account = self.ticket, self.context.account
+        to = notify.to
+        if notify.to_expression is not None:
+            raw = _safe_value(notify.to_expression, self.env())
+            to = str(raw) if raw is not None else ""
+        person: str | None
+        match to:
+            case "owner":
+                person = t.owner.person if t.owner else None
+            case "previous_owner":
+                last = t.escalations[-1].from_owner if t.escalations else None
+                person = last.person if last else None
+            case "manager":
+                team = (
+                    self.policy.members[t.owner.person].team
+                    if t.owner and t.owner.person in self.policy.members
+                    else None
+                )
+                person = self.policy.teams[team].manager if team else None
+            case "customer":
+                return None, t.requester
+            case "ae":
+                return None, account.ae if account else None
+            case "csm":
+                return None, account.csm if account else None
+            case _ if to in self.policy.roles:
+                person = (
+                    target.person
+                    if target and target.role == to
+                    else self.resolve(to, rule=f"notify.{notify.template}").person
+                )
+            case _:
+                person = to or None
+        member = self.policy.members.get(person) if person else None
+        address = member.identities.get(notify.connector) if member else person
+        return person, address
+
+    def notify_all(
+        self,
+        specs: tuple[Notify, ...],
+        *,
+        rule: str,
+        target: Owner | None = None,
+        escalation: Escalation | None = None,
+    ) -> None:
+        for i, spec in enumerate(specs):
+            person, address = self.recipient(spec, target)
+            values = brief_values(self.ticket, self.event, self.context, rule=rule, target=target)
+            try:
+                rendered = self.policy.templates.render(spec.template, values)
+                subject, text = rendered.subject, rendered.text
+            except TemplateProblem as exc:
+                self.reasons.append(Reason(rule=rule, matched=True, note=f"template failed: {exc}"))
+                subject, text = "", f"[{spec.template}] {self.ticket.subject}"
+            self.add_action(
+                Action(
+                    name=f"{rule}.notify.{i}",
+                    connector=spec.connector,
+                    kind="notify",
+                    params={
+                        "to": person,
+                        "address": address,
+                        "template": spec.template,
+                        "subject": subject,
+                        "text": text,
+                        "ticket": self.ticket.id,
+                    },
+                    rule=rule,
+                    approval=escalation.approval if escalation else "none",
+                    author=escalation.author if escalation else None,
+                )
+            )
+
+    def notify_builtin(self, name: str, to: str, message: str) -> None:
+        spec = Notify(to=to, template="", connector=self.policy.notify_connector)
+        person, address = self.recipient(spec, None)
+        self.add_action(
+            Action(
+                name=f"notify.{name}",
+                connector=self.policy.notify_connector,
+                kind="notify",
+                params={
+                    "to": person,
+                    "address": address,
+                    "about": name,
+                    "text": message,
+                    "ticket": self.ticket.id,
+                },
+            )
+        )
+
+    def rule_actions(
+        self, specs: tuple[object, ...], *, rule: str, escalation: Escalation | None = None
+    ) -> None:
+        for spec in specs:
+            self.add_action(
+                Action(
+                    name=f"{rule}.{spec.name}",  # type: ignore[attr-defined]
+                    connector=spec.connector,  # type: ignore[attr-defined]
+                    kind=spec.kind,  # type: ignore[attr-defined]
+                    params={**spec.params, "ticket": self.ticket.id},  # type: ignore[attr-defined]
+                    rule=rule,
+                    approval=escalation.approval if escalation else "none",
+                    author=escalation.author if escalation else None,
+                )
+            )
+
+    def add_action(self, action: Action) -> None:
+        if any(a.name == action.name for a in self.actions):
+            action = replace(action, name=f"{action.name}#{len(self.actions)}")
+        self.actions.append(action)
+
+
+_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+def at_least(current: Priority, floor: str | None) -> Priority:
+    """Rules raise priority to at least their level; they never lower what a person set."""
+    if floor is None:
+        return current
+    wanted = Priority(floor)
+    return wanted if _RANK[wanted] > _RANK[current] else current
+
+
+def _safe_value(expr: CompiledExpression, env: dict[str, object]) -> object:
+    try:
+        return expr.evaluate(env)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4_096)
+def _split_paths(paths: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((path, tuple(path.split("."))) for path in paths)
+
+
+def _inputs(expr: CompiledExpression, env: dict[str, object]) -> dict[str, object]:
+    """The values of the data paths an expression reads: what the decision record shows."""
+    found: dict[str, object] = {}
+    for path, parts in _split_paths(expr.paths_used):
+        value: object = env
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        found[path] = _plain(value)
+    return found
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value[:20]]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in list(value.items())[:20]}
+    return str(value)

@@ -1,0 +1,171 @@
+"""Escalation steps of a decision: evaluating the rules that listen to this event, applying one
+(assist or handoff, split ownership, handoff-brief completeness, approvals, shadow and canary),
+tier-ups on SLA breach, and what the clock does on a handoff."""
+
+from __future__ import annotations
+
+from baton.engine.brief import missing_fields
+from baton.engine.decide_base import CLOSED, DecisionState, at_least, in_canary
+from baton.model import EscalationRecord, Participant, Raci, Reason, Stage, replace
+from baton.policy import sla as clocks
+from baton.policy.model import Escalation
+
+__all__ = ["EscalationSteps"]
+
+
+class EscalationSteps(DecisionState):
+    def escalate(self) -> None:
+        if self.ticket.stage in CLOSED:
+            return
+        applied = {r.rule for r in self.ticket.escalations}
+        for rule in self.policy.escalations:
+            name = f"escalation.{rule.name}"
+            if self.trigger not in rule.on:
+                continue
+            if not rule.enabled:
+                self.reasons.append(Reason(rule=name, matched=False, note="disabled"))
+                continue
+            if rule.once and name in applied:
+                continue
+            matched, inputs = self.evaluate(rule.when, name)
+            if not matched:
+                self.reasons.append(Reason(rule=name, matched=False, inputs=inputs))
+                continue
+            self.apply_escalation(rule, inputs=inputs)
+
+    def apply_escalation(self, rule: Escalation, *, inputs: dict[str, object], forced: bool = False) -> None:
+        name = f"escalation.{rule.name}"
+        t = self.ticket
+        shadow = self.policy.shadow or rule.shadow or not in_canary(t.id, rule.name, rule.canary)
+        missing = missing_fields(t, self.context, rule.requires) if rule.mode == "handoff" else ()
+        if missing and not shadow:
+            self.reasons.append(
+                Reason(
+                    rule=name,
+                    matched=True,
+                    inputs=inputs,
+                    note=f"handoff held: brief incomplete, missing {', '.join(missing)}",
+                )
+            )
+            self.notify_builtin(
+                f"brief-needed.{rule.name}",
+                "owner",
+                f"Complete the handoff brief for {t.id} ({', '.join(missing)}) so it can go to {rule.to}",
+            )
+            return
+        target = self.resolve(rule.to, rule=name)
+        if shadow:
+            why = "shadow" if (self.policy.shadow or rule.shadow) else "outside canary"
+            self.reasons.append(
+                Reason(
+                    rule=name,
+                    matched=True,
+                    inputs=inputs,
+                    note=f"{why}: would {rule.mode} to {target.role} ({target.person})",
+                )
+            )
+            before = len(self.actions)
+            self.notify_all(rule.notify, rule=name, target=target, escalation=rule)
+            self.rule_actions(rule.actions, rule=name, escalation=rule)
+            self.actions[before:] = [replace(a, shadow=True) for a in self.actions[before:]]
+            return
+        self.reasons.append(
+            Reason(rule=name, matched=True, inputs=inputs, note="forced by SLA threshold" if forced else None)
+        )
+        record = EscalationRecord(
+            at=self.now,
+            rule=name,
+            kind=rule.kind,
+            mode=rule.mode,
+            from_tier=t.tier,
+            to_tier=rule.tier or t.tier,
+            from_owner=t.owner,
+            to_owner=target if rule.mode == "handoff" else t.owner,
+            policy_version=self.policy.version,
+        )
+        participants = list(t.participants)
+        if rule.mode == "assist":
+            if target.person:
+                participants.append(Participant(person=target.person, raci=Raci.CONSULTED, role=target.role))
+            update: dict[str, object] = {}
+        else:
+            if rule.split and t.owner and t.owner.person:
+                participants.append(
+                    Participant(person=t.owner.person, raci=Raci.RESPONSIBLE, role="customer-communication")
+                )
+            elif t.owner and t.owner.person:
+                participants.append(Participant(person=t.owner.person, raci=Raci.INFORMED, role=t.owner.role))
+            update = {"owner": target, "stage": Stage.ESCALATED, "stage_since": self.event.occurred_at}
+            if rule.tier:
+                update["tier"] = rule.tier
+        if rule.priority:
+            update["priority"] = at_least(t.priority, rule.priority)
+        self.changed(
+            replace(
+                t,
+                escalations=(*t.escalations, record),
+                participants=tuple(dict.fromkeys(participants)),
+                **update,
+            )
+        )
+        if rule.mode == "handoff":
+            self.on_handoff()
+        self.notify_all(rule.notify, rule=name, target=target, escalation=rule)
+        self.rule_actions(rule.actions, rule=name, escalation=rule)
+        if rule.approval == "notify_after" and self.policy.approvers:
+            self.notify_builtin(
+                f"approval-notice.{rule.name}",
+                self.policy.approvers,
+                f"{rule.name} acted on {t.id} without waiting for approval; review it",
+            )
+
+    def on_handoff(self) -> None:
+        """What the SLA does when ownership moves: continue, or a new internal resolution target."""
+        p = self.sla_policy()
+        if p is None or p.on_handoff == "continue" or "resolution" not in p.targets:
+            return
+        internal = clocks.start(
+            name="internal_resolution",
+            policy=p.name,
+            version=self.policy.version,
+            calendar=p.calendar,
+            target=p.targets["resolution"][self.ticket.priority.value],
+            at=self.event.occurred_at,
+        )
+        self.put_clock(internal)
+        self.schedule_thresholds(p, internal)
+
+    def tier_up(self, *, rule: str, reason: str) -> None:
+        t = self.ticket
+        target_tier = self.policy.next_tier(t.tier)
+        if target_tier is None:
+            self.notify_builtin(
+                f"{rule}.top", "owner", f"{reason} on {t.id}; already at the top tier {t.tier}"
+            )
+            return
+        owner = self.resolve(self.policy.tier_roles[target_tier], rule=rule)
+        record = EscalationRecord(
+            at=self.now,
+            rule=rule,
+            kind="hierarchical",
+            mode="handoff",
+            from_tier=t.tier,
+            to_tier=target_tier,
+            from_owner=t.owner,
+            to_owner=owner,
+            policy_version=self.policy.version,
+        )
+        self.changed(
+            replace(
+                t,
+                tier=target_tier,
+                owner=owner,
+                stage=Stage.ESCALATED,
+                stage_since=self.event.occurred_at,
+                escalations=(*t.escalations, record),
+            )
+        )
+        self.on_handoff()
+        self.notify_builtin(
+            f"tier-up.{target_tier}", "owner", f"{reason}: {t.id} handed to {target_tier} ({owner.person})"
+        )
