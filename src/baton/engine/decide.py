@@ -33,7 +33,7 @@ from baton.model import (
 )
 from baton.policy.model import Policy, Route
 
-__all__ = ["decide", "decision_id", "in_canary", "new_ticket_id"]
+__all__ = ["decide", "decide_verbose", "decision_id", "in_canary", "new_ticket_id"]
 
 _TRACKED = (
     "stage",
@@ -69,7 +69,22 @@ def decide(ticket: Ticket | None, event: Event, context: Context, policy: Policy
 
     ``ticket`` is ``None`` when the event opens a ticket Baton has not seen.
     """
+    return _decide(ticket, event, context, policy, now, verbose=False)
+
+
+def decide_verbose(
+    ticket: Ticket | None, event: Event, context: Context, policy: Policy, now: datetime
+) -> Decision:
+    """``decide``, with a reason for every rule walked (not one per walk): for explanations.
+    The ticket, actions and timers are the same as ``decide``'s."""
+    return _decide(ticket, event, context, policy, now, verbose=True)
+
+
+def _decide(
+    ticket: Ticket | None, event: Event, context: Context, policy: Policy, now: datetime, *, verbose: bool
+) -> Decision:
     d = _Decider(event=event, context=context, policy=policy, now=now)
+    d.verbose = verbose
     if ticket is None:
         d.open_ticket()
     else:
@@ -114,17 +129,25 @@ class _Decider(SlaSteps):
         self.choose_sla()
 
     def route(self) -> None:
-        for route in self.policy.routing:
-            rule = f"routing.{route.name}"
-            if not route.enabled:
-                self.reasons.append(Reason(rule=rule, matched=False, note="disabled"))
-                continue
-            matched, inputs = self.evaluate(route.when, rule)
-            self.reasons.append(Reason(rule=rule, matched=matched, inputs=inputs))
-            if matched:
-                self.apply_route(route)
-                if not route.continue_:
-                    return
+        """First match wins; a matched rule with ``continue`` lets the walk go on after it."""
+        routes = [r for r in self.policy.routing if r.enabled]
+        disabled = [f"routing.{r.name}" for r in self.policy.routing if not r.enabled]
+        if disabled:
+            self.reasons.append(
+                Reason(rule="routing", matched=False, note=f"disabled: {', '.join(disabled)}")
+            )
+        start = 0
+        while start < len(routes):
+            rest = routes[start:]
+            found, inputs = self.first_match("routing", [(f"routing.{r.name}", r.when) for r in rest])
+            if found is None:
+                return
+            route = rest[found]
+            self.reasons.append(Reason(rule=f"routing.{route.name}", matched=True, inputs=inputs))
+            self.apply_route(route)
+            if not route.continue_:
+                return
+            start += found + 1
 
     def apply_route(self, route: Route) -> None:
         t = self.ticket

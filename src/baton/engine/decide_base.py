@@ -6,6 +6,7 @@ and :mod:`decide`; everything here is pure."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 
@@ -58,6 +59,8 @@ class DecisionState:
         self.reasons: list[Reason] = []
         self.trigger = event.type.value  # what escalation rules listen for; a timer sets sla.<clock>.<pct>
         self._env: dict[str, object] | None = None
+        self._values: dict[str, object] = {}
+        self.verbose = False
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -69,17 +72,76 @@ class DecisionState:
     def changed(self, ticket: Ticket) -> None:
         self.ticket = ticket
         self._env = None
+        self._values = {}
 
     def evaluate(self, expr: CompiledExpression, rule: str) -> tuple[bool, dict[str, object]]:
-        env = self.env()
-        value, error = expr.evaluate_bool_safe(env)
-        inputs = _inputs(expr, env)
+        """Evaluate a condition; a failure counts as no match and is recorded with its location."""
+        value, error = expr.evaluate_bool_safe(self.env())
+        inputs = self.inputs(expr)
         if error is not None:
             self.reasons.append(
                 Reason(rule=rule, matched=False, inputs=inputs, note=f"evaluation failed: {error}")
             )
             return False, inputs
         return value, inputs
+
+    def inputs(self, expr: CompiledExpression) -> dict[str, object]:
+        """The values of the data paths ``expr`` reads, for the record; memoised per environment
+        because a rule walk reads the same few paths over and over."""
+        env = self.env()
+        found: dict[str, object] = {}
+        for path, parts in _split_paths(expr.paths_used):
+            value = self._values.get(path, _MISSING)
+            if value is _MISSING:
+                value = env
+                for part in parts:
+                    value = value.get(part) if isinstance(value, dict) else None
+                value = self._values[path] = _plain(value)
+            found[path] = value
+        return found
+
+    def first_match(
+        self, kind: str, rules: Sequence[tuple[str, CompiledExpression]]
+    ) -> tuple[int | None, dict[str, object]]:
+        """Walk ``rules`` in order to the first whose condition holds; return its index and inputs.
+
+        Every rule walked is on the record: a matched or failed rule as its own reason; the rules
+        that did not match as one reason per walk naming them, with the inputs they read (in
+        verbose mode, used by ``policy explain``, each gets its own reason).
+        """
+        env = self.env()
+        missed: list[str] = []
+        missed_inputs: dict[str, object] = {}
+        found: int | None = None
+        found_inputs: dict[str, object] = {}
+        for i, (name, expr) in enumerate(rules):
+            hit, error = expr.evaluate_bool_safe(env)
+            if error is not None:
+                self.reasons.append(
+                    Reason(
+                        rule=name, matched=False, inputs=self.inputs(expr), note=f"evaluation failed: {error}"
+                    )
+                )
+                continue
+            if hit:
+                found, found_inputs = i, self.inputs(expr)
+                break
+            if self.verbose:
+                self.reasons.append(Reason(rule=name, matched=False, inputs=self.inputs(expr)))
+            else:
+                missed.append(name)
+                missed_inputs.update(self.inputs(expr))
+        if missed:
+            self.reasons.append(
+                Reason(
+                    rule=kind,
+                    matched=False,
+                    inputs=missed_inputs,
+                    note=f"not matched: {', '.join(missed[:50])}"
+                    + (f" and {len(missed) - 50} more" if len(missed) > 50 else ""),
+                )
+            )
+        return found, found_inputs
 
     def sla_policy(self) -> SlaPolicy | None:
         name = self.ticket.sla_policy
@@ -278,15 +340,7 @@ def _split_paths(paths: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], .
     return tuple((path, tuple(path.split("."))) for path in paths)
 
 
-def _inputs(expr: CompiledExpression, env: dict[str, object]) -> dict[str, object]:
-    """The values of the data paths an expression reads: what the decision record shows."""
-    found: dict[str, object] = {}
-    for path, parts in _split_paths(expr.paths_used):
-        value: object = env
-        for part in parts:
-            value = value.get(part) if isinstance(value, dict) else None
-        found[path] = _plain(value)
-    return found
+_MISSING = object()
 
 
 def _plain(value: object) -> object:

@@ -18,20 +18,22 @@ class EscalationSteps(DecisionState):
         if self.ticket.stage in CLOSED:
             return
         applied = {r.rule for r in self.ticket.escalations}
-        for rule in self.policy.escalations:
-            name = f"escalation.{rule.name}"
-            if self.trigger not in rule.on:
-                continue
-            if not rule.enabled:
-                self.reasons.append(Reason(rule=name, matched=False, note="disabled"))
-                continue
-            if rule.once and name in applied:
-                continue
-            matched, inputs = self.evaluate(rule.when, name)
-            if not matched:
-                self.reasons.append(Reason(rule=name, matched=False, inputs=inputs))
-                continue
-            self.apply_escalation(rule, inputs=inputs)
+        listening = [
+            rule
+            for rule in self.policy.escalations
+            if self.trigger in rule.on
+            and rule.enabled
+            and not (rule.once and f"escalation.{rule.name}" in applied)
+        ]
+        # Each rule listening to this trigger is evaluated; every one that matches applies, in order.
+        while listening:
+            found, inputs = self.first_match(
+                "escalation", [(f"escalation.{r.name}", r.when) for r in listening]
+            )
+            if found is None:
+                return
+            self.apply_escalation(listening[found], inputs=inputs)
+            listening = listening[found + 1 :]
 
     def apply_escalation(self, rule: Escalation, *, inputs: dict[str, object], forced: bool = False) -> None:
         name = f"escalation.{rule.name}"

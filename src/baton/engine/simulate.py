@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from baton.engine.decide import decide, new_ticket_id
+from baton.engine.decide import decide, decide_verbose, new_ticket_id
 from baton.model import Account, Context, Decision, Event, EventType, Stage, Ticket
 from baton.policy.model import Policy
 
@@ -41,12 +41,14 @@ class Simulator:
         policy_for: Callable[[str | None], Policy] | None = None,
         on_decision: Callable[[Decision], None] | None = None,
         keep_decisions: bool = True,
+        verbose: bool = False,
     ) -> None:
         self.policy = policy
         self.accounts = accounts or {}
         self.policy_for = policy_for
         self.on_decision = on_decision
         self.keep_decisions = keep_decisions
+        self.decide = decide_verbose if verbose else decide
         self.tickets: dict[str, Ticket] = {}
         self.links: dict[tuple[str, str], str] = {}
         self.decisions: list[Decision] = []
@@ -107,7 +109,7 @@ class Simulator:
         policy = self.policy
         if self.policy_for is not None and ticket is not None and event.type == EventType.TIMER_FIRED:
             policy = self.policy_for(ticket.policy_version)
-        decision = decide(ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now)
+        decision = self.decide(ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now)
         self._count_load(ticket, decision.ticket)
         self.tickets[ticket_id] = decision.ticket
         if event.external is not None:

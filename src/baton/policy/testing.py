@@ -126,14 +126,14 @@ def _when(case: TestCase, after: str | None, at: datetime | None) -> datetime:
     return case.start + timedelta(seconds=parse_duration_text(after or "0s"))
 
 
-def _simulate(policy: Policy, case: TestCase) -> tuple[Simulator, str]:
+def _simulate(policy: Policy, case: TestCase, *, verbose: bool = False) -> tuple[Simulator, str]:
     accounts: dict[str, Account] = {}
     ticket = dict(case.ticket)
     if case.account:
         account = load(Account, case.account)
         accounts[account.id] = account
         ticket.setdefault("account_id", account.id)
-    sim = Simulator(policy, accounts=accounts)
+    sim = Simulator(policy, accounts=accounts, verbose=verbose)
     external = {"system": "test", "id": "1"}
     sim.ingest(
         Event.model_validate(
@@ -264,7 +264,7 @@ def explain(
 ) -> list[tuple[str, str, list[tuple[str, str, dict[str, Any], str]]]]:
     """The reasoning trail: for each decision (event), each rule considered, matched or not, the
     inputs it read, and any note."""
-    sim, _ = _simulate(policy, case)
+    sim, _ = _simulate(policy, case, verbose=True)
     trail = []
     for d in sim.decisions:
         rows = [
