@@ -40,7 +40,7 @@ class Runtime:
             worker=name or worker_name(),
             lease=timedelta(seconds=self.settings.lease_seconds),
             max_attempts=self.settings.max_attempts,
-            rate_limits=self.engine.policy.rate_limits,
+            rate_limits=lambda: self.engine.policy.rate_limits,
         )
         return Worker(
             engine=self.engine,

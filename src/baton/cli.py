@@ -21,7 +21,7 @@ from rich.table import Column, Table
 from baton import audit
 from baton.bootstrap import build_runtime
 from baton.clock import SystemClock, from_ms, to_ms
-from baton.engine.approvals import decide_approval, pending_approvals
+from baton.engine.approvals import approvers_of, decide_approval, pending_approvals
 from baton.enrich.accounts import read_accounts_csv
 from baton.errors import BatonError, PolicyError
 from baton.model import Event, dump
@@ -146,7 +146,12 @@ def serve(
     thread_worker = runtime.worker() if worker else None
     if thread_worker is not None:
         threading.Thread(target=thread_worker.run, name="baton-worker", daemon=True).start()
-    api = create_app(settings=settings, db=runtime.db, batcher=runtime.batcher())
+    api = create_app(
+        settings=settings,
+        db=runtime.db,
+        batcher=runtime.batcher(),
+        approvers=lambda: approvers_of(runtime.engine.policy),
+    )
     try:
         uvicorn.run(api, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
     finally:
@@ -328,7 +333,7 @@ def policy_activate(
 
 @policy_app.command("history")
 def policy_history(workspace: Workspace = None) -> None:
-    """Every policy version recorded, newest activation last."""
+    """Every policy version recorded, in the order first recorded, with its latest activation."""
     settings = _settings(workspace)
     table = Table("version", "name", "activated", "by")
     with _database(settings) as db, db.reader.connect() as conn:
@@ -359,6 +364,9 @@ def policy_rollback(
             is_postgres=db.is_postgres,
         )
     target = settings.resolved_policy_dir
+    for name in policy_files(target) if target.is_dir() else {}:
+        if name not in files:  # a file the rolled-back version did not have would change its hash
+            (target / name).unlink()
     for name, raw in files.items():
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -514,9 +522,11 @@ def approvals_list(workspace: Workspace = None) -> None:
 
 def _verdict(action_id: int, *, approve: bool, actor: str, reason: str, workspace: Path | None) -> None:
     settings = _settings(workspace)
+    approvers = approvers_of(load_policy(settings.resolved_policy_dir))
     with _database(settings) as db, db.writer.begin() as conn:
         verdict = decide_approval(
             conn,
+            approvers=approvers,
             action_id=action_id,
             approve=approve,
             actor=actor,

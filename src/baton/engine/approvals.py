@@ -2,7 +2,8 @@
 
 A rule with ``approval: required`` queues its actions as ``awaiting_approval``. An approver
 releases them (they join the outbox as pending) or rejects them, always with a reason; both are
-audited. The approver must not be the rule's recorded author: nobody approves their own rule.
+audited. The approver must belong to the policy's ``approvers`` role (when it names one) and must
+not be the rule's recorded author: nobody approves their own rule.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import from_ms, to_ms
 from baton.errors import AuthError, InputError, NotFoundError
+from baton.policy.model import Policy
 from baton.store.schema import outbox
 
-__all__ = ["Verdict", "decide_approval", "pending_approvals"]
+__all__ = ["Verdict", "approvers_of", "decide_approval", "pending_approvals"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ def pending_approvals(conn: Connection, *, limit: int = 100) -> list[dict[str, A
     ]
 
 
+def approvers_of(policy: Policy) -> frozenset[str] | None:
+    """The members who may approve under ``policy`` (its ``approvers`` role, with the role's
+    backup), or None when the policy names no role: then any approver token may."""
+    if policy.approvers is None:
+        return None
+    role = policy.roles[policy.approvers]
+    members = set(role.members)
+    if role.backup:
+        members.add(role.backup)
+    return frozenset(members)
+
+
 def decide_approval(
     conn: Connection,
     *,
@@ -57,6 +71,7 @@ def decide_approval(
     reason: str,
     at: datetime,
     is_postgres: bool,
+    approvers: frozenset[str] | None = None,
 ) -> Verdict:
     reason = reason.strip()
     if not reason:
@@ -67,6 +82,8 @@ def decide_approval(
     row = conn.execute(query).first()
     if row is None or row.status != "awaiting_approval":
         raise NotFoundError(f"no action {action_id} awaiting approval")
+    if approvers is not None and actor not in approvers:
+        raise AuthError(f"{actor!r} is not one of the policy's approvers", forbidden=True)
     if approve and row.author and row.author == actor:
         raise AuthError(f"{actor!r} wrote rule {row.rule!r} and may not approve its actions", forbidden=True)
     status = "pending" if approve else "rejected"

@@ -312,6 +312,8 @@ class DecisionState:
             )
 
     def add_action(self, action: Action) -> None:
+        if self.policy.shadow and not action.shadow:
+            action = replace(action, shadow=True)  # whole-policy shadow: decide and record, send nothing
         if any(a.name == action.name for a in self.actions):
             action = replace(action, name=f"{action.name}#{len(self.actions)}")
         self.actions.append(action)

@@ -84,6 +84,19 @@ class SlaSteps(EscalationSteps):
             self.put_clock(moved)
             self.cancel_thresholds(p, clock.name)
             self.schedule_thresholds(p, moved)
+            if (
+                moved.running_since is not None
+                and not moved.breached
+                and clocks.threshold_due(moved, p.calendar, 100) is None
+            ):
+                # The new, shorter target is already used up: the breach is due now, not never.
+                self.timers_set.append(
+                    TimerSpec(
+                        name=f"sla.{clock.name}.100",
+                        due_at=self.event.occurred_at,
+                        data={"clock": clock.name, "pct": 100},
+                    )
+                )
         self.reasons.append(
             Reason(
                 rule=f"sla.{p.name}.retarget", matched=True, inputs={"priority": self.ticket.priority.value}
@@ -127,9 +140,15 @@ class SlaSteps(EscalationSteps):
         if threshold.escalate == "tier_up":
             self.tier_up(rule=rule, reason=f"{name} SLA at {pct}%")
         elif threshold.escalate:
-            self.apply_escalation(
-                self.policy.escalation_by_name[threshold.escalate], inputs={"trigger": rule}, forced=True
+            target = self.policy.escalation_by_name[threshold.escalate]
+            already = target.once and any(
+                e.rule == f"escalation.{target.name}" for e in self.ticket.escalations
             )
+            if not target.enabled or already:  # the kill switch and `once` hold here too
+                why = "disabled" if not target.enabled else "already applied"
+                self.reasons.append(Reason(rule=f"escalation.{target.name}", matched=False, note=why))
+            else:
+                self.apply_escalation(target, inputs={"trigger": rule}, forced=True)
 
     def on_update(self, index: int) -> None:
         p = self.sla_policy()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -68,7 +68,7 @@ class Outbox:
         worker: str,
         lease: timedelta = timedelta(seconds=30),
         max_attempts: int = 8,
-        rate_limits: Mapping[str, tuple[int, int]] | None = None,
+        rate_limits: Callable[[], Mapping[str, tuple[int, int]]] | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -76,7 +76,8 @@ class Outbox:
         self.worker = worker
         self.lease = lease
         self.max_attempts = max_attempts
-        self.rate_limits = dict(rate_limits or {})
+        # Read at each use, so a newly activated policy's limits apply without a restart.
+        self.rate_limits = rate_limits or dict
 
     def deliver(self, *, limit: int = 100) -> DeliveryStats:
         stats = DeliveryStats()
@@ -107,7 +108,7 @@ class Outbox:
 
     def _rate_limited(self, action: ClaimedAction) -> float | None:
         """Seconds to wait if sending ``action`` now would exceed its kind's rate limit."""
-        limit = self.rate_limits.get(action.kind)
+        limit = self.rate_limits().get(action.kind)
         if limit is None:
             return None
         count, window = limit

@@ -109,7 +109,9 @@ class Simulator:
         policy = self.policy
         if self.policy_for is not None and ticket is not None and event.type == EventType.TIMER_FIRED:
             policy = self.policy_for(ticket.policy_version)
-        decision = self.decide(ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now)
+        decision = self.decide(
+            ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now
+        )
         self._count_load(ticket, decision.ticket)
         self.tickets[ticket_id] = decision.ticket
         if event.external is not None:

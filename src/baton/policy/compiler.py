@@ -105,7 +105,23 @@ def _validate(model: type[D], data: Any, doc: _Doc, problems: _Problems) -> D | 
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        for error in exc.errors():
+        errors = exc.errors()
+        located = [tuple(e["loc"]) for e in errors]
+
+        def noise(error: Any) -> bool:
+            loc = tuple(error["loc"])
+            # "at least 1 item" about a list whose items failed; a union branch the input is not.
+            if error["type"] == "too_short" and any(
+                len(o) > len(loc) and o[: len(loc)] == loc for o in located
+            ):
+                return True
+            if error["type"].endswith("_type") and loc and isinstance(loc[-1], str):
+                parent = loc[:-1]
+                return any(o[: len(parent)] == parent and o != loc and len(o) > len(parent) for o in located)
+            return False
+
+        errors = [e for e in errors if not noise(e)]
+        for error in errors:
             loc = [
                 p
                 for p in error["loc"]
@@ -166,7 +182,8 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
     sla, sla_doc = doc("sla.yaml", s.SlaDoc)
     routing, routing_doc = doc("routing.yaml", s.RoutingDoc)
     escalations, escalation_doc = doc("escalation.yaml", s.EscalationsDoc)
-    templates = _templates(directory, files, problems)
+    template_problems = _Problems()
+    templates = _templates(directory, files, template_problems)
     if len(files) > MAX_TEMPLATES + len(FILES):
         problems.add(f"{directory}/templates:1:1", f"more than {MAX_TEMPLATES} templates")
     if problems.items or not (
@@ -174,7 +191,11 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
     ):
         raise PolicyError(problems.items or [f"{directory}: invalid policy"])
 
+    problems.items.extend(template_problems.items)
     c = _Compiler(problems=problems, baton=baton, templates=templates)
+    c.template_names = {
+        n.removeprefix("templates/").removesuffix(".j2") for n in files if n.startswith("templates/")
+    }
     c.teams(teams, teams_doc)
     c.calendars(calendars, calendars_doc)
     c.schedules(schedules, schedules_doc)
@@ -235,7 +256,7 @@ def _templates(directory: Path, files: dict[str, bytes], problems: _Problems) ->
             Templates({name: text})
             good[name] = text
         except TemplateProblem as exc:
-            problems.add(f"{directory / 'templates' / (name + '.j2')}:1:1", str(exc))
+            problems.add(f"{directory / 'templates' / (name + '.j2')}:{exc.line}:1", str(exc))
     return Templates(good)
 
 
@@ -258,10 +279,13 @@ class _Compiler:
         self.calendar_map: dict[str, BusinessCalendar] = {"24x7": BusinessCalendar.always(name="24x7")}
         self.schedule_map: dict[str, Schedule] = {}
         self.ooo: tuple[OutOfOffice, ...] = ()
+        self.template_names: set[str] = set(templates.sources)
+        self.teams_info: _Doc | None = None
 
     # -- people --------------------------------------------------------------------------------
 
     def teams(self, doc: s.TeamsDoc, info: _Doc) -> None:
+        self.teams_info = info
         for team_name, team in doc.teams.items():
             for member_id, member in team.members.items():
                 where = info.locator.where(["teams", team_name, "members", member_id])
@@ -334,11 +358,15 @@ class _Compiler:
             where = info.locator.where(["calendars", name])
             try:
                 if cal.hours == "24x7":
+                    if cal.holidays.country or cal.holidays.years:
+                        raise ValueError("a 24x7 calendar has no public holidays: list closed dates instead")
                     built = BusinessCalendar.always(name=name, tz=cal.tz, holidays=cal.holidays.dates)
                 else:
                     hours: dict[int | str, str] = {}
                     for days, intervals in cal.hours.items():
                         for day in _expand_days(days):
+                            if day in hours:
+                                raise ValueError(f"{day} is given twice (check overlapping day ranges)")
                             hours[day] = ", ".join(intervals)
                     built = BusinessCalendar.build(
                         name=name,
@@ -359,14 +387,24 @@ class _Compiler:
                 and team.calendar not in self.calendar_map
                 and team.calendar not in doc.calendars
             ):
+                where = (
+                    self.teams_info.locator.where(["teams", team.name, "calendar"])
+                    if self.teams_info
+                    else "teams.yaml:1:1"
+                )
                 self.problems.add(
-                    info.locator.where(["calendars"]),
-                    f"team {team.name!r} uses unknown calendar {team.calendar!r}",
+                    where,
+                    f"unknown calendar {team.calendar!r}",
                 )
 
     def schedules(self, doc: s.SchedulesDoc, info: _Doc) -> None:
         for name, sched in doc.schedules.items():
             base = ["schedules", name]
+            try:
+                load_zone(sched.tz)
+            except ConfigError as exc:
+                self.problems.add(info.locator.where([*base, "tz"]), str(exc))
+                continue
             layers = []
             for i, layer in enumerate(sched.layers):
                 for j, person in enumerate(layer.members):
@@ -378,6 +416,12 @@ class _Compiler:
                 hh, mm = (int(x) for x in layer.handoff.split(":"))
                 start = layer.start
                 if isinstance(start, date) and not isinstance(start, datetime):
+                    if hh > 23 or mm > 59:
+                        self.problems.add(
+                            info.locator.where([*base, "layers", i, "handoff"]),
+                            f"hand-off time {layer.handoff!r} is not a time of day (00:00-23:59)",
+                        )
+                        continue
                     anchor = wall_clock_instant(start, time(hh, mm), load_zone(sched.tz))
                 else:
                     anchor = _midnight(start, sched.tz)
@@ -440,18 +484,14 @@ class _Compiler:
         try:
             return compile_expression(source, where=info.name)
         except ExpressionError as exc:
-            file, line, col = info.locator.where(path).rsplit(":", 2)
-            # The locator points at the key ("when:"); a one-line expression starts after "when: ".
-            first_col = int(col) + len(str(path[-1])) + 2
-            column = first_col + exc.col - 1 if exc.line == 1 else exc.col
-            self.problems.add(f"{file}:{int(line) + exc.line - 1}:{column}", exc.message)
+            self.problems.add(info.locator.where_in(path, source, exc.line, exc.col), exc.message)
             return compile_expression("False")
 
     def notify(self, specs: Sequence[s.NotifySpec], info: _Doc, path: list[str | int]) -> tuple[Notify, ...]:
         out = []
         for i, spec in enumerate(specs):
             here = [*path, i]
-            if spec.template not in self.templates:
+            if spec.template not in self.template_names:
                 self.problems.add(
                     info.locator.where([*here, "template"]), f"unknown template {spec.template!r}"
                 )
@@ -494,6 +534,8 @@ class _Compiler:
         seen: set[str] = set()
         for i, p in enumerate(doc.sla):
             base: list[str | int] = ["sla", i]
+            if not p.enabled:
+                continue
             if p.name in seen:
                 self.problems.add(
                     info.locator.where([*base, "name"]), f"duplicate SLA policy name {p.name!r}"

@@ -59,12 +59,10 @@ def assign(
                 continue
             member = policy.members[person]
             load = loads.get(person, 0)
-            if member.capacity and load >= member.capacity:
+            if load >= member.capacity:  # capacity 0: takes no new tickets
                 trail.append(f"{person}: at capacity ({load}/{member.capacity})")
                 continue
-            candidates.append(
-                (load / member.capacity if member.capacity else 1.0, _stable(ticket_id, person), person)
-            )
+            candidates.append((load / member.capacity, _stable(ticket_id, person), person))
         if candidates:
             load_share, _, person = min(candidates)
             trail.append(

@@ -86,6 +86,8 @@ def parse_rate(text: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"not a rate: {text!r} (use e.g. 20/h or 100/15m)")
     count, size, unit = match.groups()
+    if int(count) < 1 or (size and int(size) < 1):
+        raise ValueError(f"not a rate: {text!r} (the count and the window must be at least 1)")
     return int(count), int(size or 1) * {"s": 1, "m": 60, "h": 3_600, "d": 86_400}[unit]
 
 
@@ -138,7 +140,9 @@ class Member(Doc):
     name: str | None = None
     tz: str = "UTC"
     skills: tuple[Name, ...] = ()
-    capacity: int = Field(default=20, ge=0, le=10_000, description="Open tickets this person can carry.")
+    capacity: int = Field(
+        default=20, ge=0, le=10_000, description="Open tickets this person can carry; 0 takes no new tickets."
+    )
     identities: dict[Literal[IDENTITY_SYSTEMS], str] = Field(default_factory=dict)  # type: ignore[valid-type]
 
 

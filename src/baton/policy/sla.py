@@ -41,8 +41,8 @@ def threshold_due(clock: SlaClock, calendar: BusinessCalendar, pct: int) -> date
         return None
     share = timedelta(milliseconds=clock.target_ms * pct / 100)
     remaining = share - timedelta(milliseconds=clock.consumed_ms)
-    if remaining < timedelta(0):
-        return None
+    if remaining < timedelta(0) or (remaining == timedelta(0) and clock.consumed_ms > 0):
+        return None  # reached in an earlier segment: it fell due then, not now
     return add_business_time(calendar, clock.running_since, remaining)
 
 

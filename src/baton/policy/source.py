@@ -7,6 +7,7 @@ hostile files: size, nesting depth, and total nodes (which also defeats alias "b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,29 @@ class Locator:
 
     file: str
     marks: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""
+    scalars: dict[PathKey, int] = field(default_factory=dict)  # path -> index of the scalar in text
+
+    def where_in(self, path: Sequence[str | int], value: str, line: int, col: int) -> str:
+        """``file:line:col`` of character ``line:col`` (1-based) of the scalar ``value`` at ``path``.
+
+        The value's characters are matched in order against the text from where the scalar was
+        written, skipping what is not part of the value (quotes, folded line breaks, indentation,
+        a ``{{`` around it)."""
+        start = self.scalars.get(tuple(path))
+        if start is None:
+            return self.where(path)
+        lines = re.split(r"\r\n|\r|\n", value)
+        offset = sum(len(text) + 1 for text in lines[: line - 1]) + col - 1
+        i = start
+        for ch in value[: offset + 1]:
+            while i < len(self.text) and self.text[i] != ch:
+                i += 1
+            i += 1
+        i = max(i - 1, start)
+        found_line = self.text.count("\n", 0, i) + 1
+        found_col = i - (self.text.rfind("\n", 0, i) + 1) + 1
+        return f"{self.file}:{found_line}:{found_col}"
 
     def where(self, path: Sequence[str | int]) -> str:
         """``file:line:col`` of ``path``, or of its nearest written ancestor."""
@@ -74,18 +98,36 @@ def parse_yaml(raw: bytes, *, name: str) -> Located:
     except UnicodeDecodeError as exc:
         raise SourceError(f"{name}:1:1", f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else f"{name}:1:1"
         raise SourceError(where, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise SourceError(f"{name}:1:1", f"invalid YAML: {exc}") from None
-    locator = Locator(name)
+    locator = Locator(name, text=text)
     if node is None:
         return Located(None, locator, raw)
     builder = _Builder(locator)
     return Located(builder.build(node, (), 0), locator, raw)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per level: stop it at MAX_DEPTH, before Python's stack does."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class _Builder:
@@ -121,9 +163,11 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        self._path = path
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        self.locator.scalars.setdefault(self._path, node.start_mark.index)
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:

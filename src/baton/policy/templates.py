@@ -23,6 +23,10 @@ MAX_SOURCE_CHARS = 50_000
 class TemplateProblem(ValueError):
     """A template that does not parse (at load) or does not render (at decision time)."""
 
+    def __init__(self, message: str, *, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
 
 class _Lenient(Undefined):
     """Missing data renders as an empty string, so a gap in context never blocks a message."""
@@ -55,7 +59,7 @@ class Templates:
                 self._compiled[name] = self._env.from_string(source)
             except TemplateError as exc:
                 line = getattr(exc, "lineno", None) or 1
-                raise TemplateProblem(f"template {name!r} line {line}: {exc}") from None
+                raise TemplateProblem(f"template {name!r} line {line}: {exc}", line=line) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self.sources

@@ -100,8 +100,15 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(*, settings: Settings, db: Database, batcher: Batcher | None) -> FastAPI:
-    """Build the app. ``batcher`` is None for a read-only API (no ingest)."""
+def create_app(
+    *,
+    settings: Settings,
+    db: Database,
+    batcher: Batcher | None,
+    approvers: Callable[[], frozenset[str] | None] = lambda: None,
+) -> FastAPI:
+    """Build the app. ``batcher`` is None for a read-only API (no ingest); ``approvers`` names who
+    may approve actions under the active policy (None: anyone with an approver token)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -260,6 +267,7 @@ def create_app(*, settings: Settings, db: Database, batcher: Batcher | None) -> 
                 reason=body.reason,
                 at=SystemClock().now(),
                 is_postgres=db.is_postgres,
+                approvers=approvers(),
             )
         return {"id": result.id, "status": result.status, "ticket_id": result.ticket_id}
 

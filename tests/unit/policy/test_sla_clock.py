@@ -66,7 +66,9 @@ def _start(calendar: BusinessCalendar, at: datetime, target: timedelta) -> SlaCl
     return sla.start(name="resolution", policy="p", version="v1", calendar=calendar, target=target, at=at)
 
 
-def _next_instant(data: st.DataObject, now: datetime, clock: SlaClock, calendar: BusinessCalendar) -> datetime:
+def _next_instant(
+    data: st.DataObject, now: datetime, clock: SlaClock, calendar: BusinessCalendar
+) -> datetime:
     """A later instant: either a random step, or one aimed at the clock's due instant."""
     if data.draw(st.booleans(), label="aim at the due instant"):
         aimed = sla.due_at(clock, calendar) + data.draw(st.sampled_from(AFTER_DUE), label="after due")
@@ -199,9 +201,9 @@ def test_threshold_instants_are_monotone_in_pct_and_the_100_percent_one_is_due(
 def test_threshold_due_of_a_paused_or_stopped_clock_is_none() -> None:
     calendar = BusinessCalendar.build(name="office", tz="UTC", hours={day: "09:00-17:00" for day in range(5)})
     clock = _start(calendar, datetime(2026, 3, 2, 9, tzinfo=UTC), timedelta(hours=4))
-    paused = sla.pause(clock, calendar, datetime(2026, 3, 2, 10, tzinfo=UTC))
-    assert sla.threshold_due(paused, calendar, 50) is None
-    assert sla.threshold_due(sla.stop(clock, calendar, datetime(2026, 3, 2, 10, tzinfo=UTC)), calendar, 50) is None
+    ten = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    assert sla.threshold_due(sla.pause(clock, calendar, ten), calendar, 50) is None
+    assert sla.threshold_due(sla.stop(clock, calendar, ten), calendar, 50) is None
 
 
 def test_a_clock_paused_after_it_ran_out_at_closing_time_stays_due_at_closing_time() -> None:
