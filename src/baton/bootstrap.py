@@ -61,7 +61,7 @@ def build_runtime(
     directory = settings.resolved_policy_dir
     policy = load_policy(directory)
     clock = clock or SystemClock()
-    with db.writer.begin() as conn:
+    with db.write() as conn:
         versions.activate(
             conn,
             files=policy_files(directory),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -117,7 +118,7 @@ def _load_accounts(settings: Settings, path: Path) -> None:
                 err.print(f"{path}:{row.line}: {row.error}")
             else:
                 good.append(row.account)
-        with db.writer.begin() as conn:
+        with db.write() as conn:
             loaded = repo.upsert_accounts(conn, good)
         out.print(f"accounts: {loaded} loaded, {bad} rejected")
 
@@ -166,6 +167,9 @@ def run_worker(workspace: Workspace = None) -> None:
     _setup_logging(settings)
     runtime = build_runtime(settings)
     w = runtime.worker()
+    # SIGTERM (systemd, Kubernetes) stops after the current round, like Ctrl-C: claims are
+    # finished or handed back instead of waiting out a lease.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: w.stop())
     try:
         w.run()
     except KeyboardInterrupt:
@@ -319,7 +323,7 @@ def policy_activate(
     """Check DIR, record it as a version and make it the active policy (audited)."""
     policy = _load_or_exit(directory)
     settings = _settings(workspace)
-    with _database(settings, migrate=True) as db, db.writer.begin() as conn:
+    with _database(settings, migrate=True) as db, db.write() as conn:
         version, changed = versions.activate(
             conn,
             files=policy_files(directory),
@@ -352,7 +356,7 @@ def policy_rollback(
 ) -> None:
     """Reactivate a recorded version and write its files into the workspace policy folder."""
     settings = _settings(workspace)
-    with _database(settings, migrate=True) as db, db.writer.begin() as conn:
+    with _database(settings, migrate=True) as db, db.write() as conn:
         files = versions.stored_files(conn, version)
         policy = compile_files(files, root=Path(f"policy@{version}"))
         versions.activate(
@@ -452,7 +456,7 @@ def token_create(
     """Create an API token; it is printed once and never stored in clear."""
     settings = _settings(workspace)
     with _database(settings, migrate=True) as db:
-        with db.writer.begin() as conn:
+        with db.write() as conn:
             token = create_token(conn, role=role, name=name, now_ms=to_ms(SystemClock().now()))
         typer.echo(token)
 
@@ -523,7 +527,7 @@ def approvals_list(workspace: Workspace = None) -> None:
 def _verdict(action_id: int, *, approve: bool, actor: str, reason: str, workspace: Path | None) -> None:
     settings = _settings(workspace)
     approvers = approvers_of(load_policy(settings.resolved_policy_dir))
-    with _database(settings) as db, db.writer.begin() as conn:
+    with _database(settings) as db, db.write() as conn:
         verdict = decide_approval(
             conn,
             approvers=approvers,

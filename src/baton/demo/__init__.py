@@ -183,7 +183,7 @@ def run_demo(settings: Settings, *, tickets: int, console: Console) -> str:
     db = open_database(settings.resolved_database_url)
     db.migrate()
     accounts = [row.account for row in read_accounts_csv(settings.resolved_accounts_file) if row.account]
-    with db.writer.begin() as conn:
+    with db.write() as conn:
         repo.upsert_accounts(conn, accounts)
         token = create_token(conn, role="admin", name="demo", now_ms=to_ms(SystemClock().now()))
 

@@ -82,7 +82,7 @@ class Outbox:
     def deliver(self, *, limit: int = 100) -> DeliveryStats:
         stats = DeliveryStats()
         now = self.clock.now()
-        with self.db.writer.begin() as conn:
+        with self.db.write() as conn:
             claimed = repo.claim_outbox(
                 conn,
                 worker=self.worker,
@@ -139,6 +139,9 @@ class Outbox:
             params=action.params,
             attempt=action.attempts,
         )
+        if not self._renew(action):
+            stats.skipped += 1  # our lease ran out while earlier actions were sent; another worker has it
+            return
         try:
             if connector is None:
                 raise PermanentConnectorError(f"no connector named {action.connector!r} is configured")
@@ -186,7 +189,7 @@ class Outbox:
         }
         if delivery is not None:
             body["external_id"] = delivery.external_id
-        with self.db.writer.begin() as conn:
+        with self.db.write() as conn:
             if not self._still_ours(conn, action, status=status, now_ms=to_ms(now)):
                 return  # our lease ran out and another worker owns the row now
             if status == "done" and not (detail or {}).get("recovered"):
@@ -205,7 +208,7 @@ class Outbox:
 
     def _retry(self, action: ClaimedAction, *, error: str, delay: float, count_attempt: bool = True) -> None:
         now = self.clock.now()
-        with self.db.writer.begin() as conn:
+        with self.db.write() as conn:
             result = conn.execute(
                 update(outbox)
                 .where(
@@ -238,6 +241,20 @@ class Outbox:
                     ],
                     is_postgres=self.db.is_postgres,
                 )
+
+    def _renew(self, action: ClaimedAction) -> bool:
+        """Extend our claim just before sending; False when the lease already ran out and the row
+        may be in another worker's hands. A batch slower than the lease then never sends twice."""
+        now_ms = to_ms(self.clock.now())
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == action.id, outbox.c.claimed_by == self.worker, outbox.c.status == "claimed"
+                )
+                .values(claimed_until_ms=now_ms + int(self.lease.total_seconds() * 1000))
+            )
+        return bool(result.rowcount)
 
     def _still_ours(self, conn: Connection, action: ClaimedAction, *, status: str, now_ms: int) -> bool:
         result = conn.execute(

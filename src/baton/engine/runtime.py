@@ -118,7 +118,7 @@ class Engine:
         if not batch:
             return []
         try:
-            with self.db.writer.begin() as conn:
+            with self.db.write() as conn:
                 return self.ingest_in(conn, batch)
         except (IntegrityError, DBAPIError, ValueError) as exc:
             # ValueError: a decision the model refused (a policy or engine bug), isolated like a DB error.
@@ -308,7 +308,12 @@ class Engine:
         """Fire due timers through ``decide``, in the same transaction that marks them fired:
         a timer fires once, and a crash before the commit leaves it pending for the next try."""
         now = self.clock.now()
-        with self.db.writer.begin() as conn:
+        if self.db.is_postgres:
+            # Look before locking: an idle poll must not queue behind ingest for the chain head.
+            with self.db.reader.connect() as conn:
+                if not repo.any_due_timer(conn, now_ms=to_ms(now)):
+                    return 0
+        with self.db.write() as conn:
             if self.db.is_postgres:
                 audit.lock_head(conn)
             due = repo.claim_due_timers(conn, now_ms=to_ms(now), limit=limit, is_postgres=self.db.is_postgres)

@@ -47,7 +47,12 @@ def active_version(conn: Connection) -> str | None:
 def activate(
     conn: Connection, *, files: dict[str, bytes], name: str, actor: str, at: datetime, is_postgres: bool
 ) -> tuple[str, bool]:
-    """Make these files the active policy; returns (version, whether anything changed)."""
+    """Make these files the active policy; returns (version, whether anything changed).
+
+    Several processes may start at once with the same folder: on PostgreSQL the audit head lock
+    orders them, so the first activates and the others find it already active."""
+    if is_postgres:
+        audit.lock_head(conn)
     version = policy_version(files)
     previous = active_version(conn)
     if previous == version:

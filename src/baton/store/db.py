@@ -8,14 +8,17 @@ second engine with deferred transactions so dashboards never wait on the write l
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -34,6 +37,19 @@ class Database:
     url: str
     writer: Engine
     reader: Engine
+    # SQLite has one writer at a time. Threads of one process (the API's batcher, the worker) queue
+    # on this lock instead of polling SQLite's busy handler, which sleeps in growing steps.
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on error."""
+        if self.is_postgres:
+            with self.writer.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.writer.begin() as conn:
+            yield conn
 
     @property
     def is_postgres(self) -> bool:

@@ -169,6 +169,11 @@ class ClaimedTimer:
     data: Mapping[str, Any]
 
 
+def any_due_timer(conn: Connection, *, now_ms: int) -> bool:
+    query = select(timers.c.id).where(timers.c.status == "pending", timers.c.due_ms <= now_ms).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def claim_due_timers(conn: Connection, *, now_ms: int, limit: int, is_postgres: bool) -> list[ClaimedTimer]:
     """Due pending timers, oldest first, locked for this transaction (others skip them)."""
     query = (

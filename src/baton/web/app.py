@@ -258,7 +258,7 @@ def create_app(
             return {"approvals": pending_approvals(conn, limit=limit)}
 
     def verdict(action_id: int, body: VerdictBody, who: Principal, *, approve: bool) -> dict[str, Any]:
-        with db.writer.begin() as conn:
+        with db.write() as conn:
             result = decide_approval(
                 conn,
                 action_id=action_id,
