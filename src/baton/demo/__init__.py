@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
+from baton.bootstrap import tune_gc
 from baton.clock import FakeClock, SystemClock, to_ms
 from baton.engine.runtime import Engine
 from baton.enrich.accounts import read_accounts_csv
@@ -188,6 +189,7 @@ def run_demo(settings: Settings, *, tickets: int, console: Console) -> str:
         token = create_token(conn, role="admin", name="demo", now_ms=to_ms(SystemClock().now()))
 
     policy = load_policy(policy_dir)
+    tune_gc()
     end = SystemClock().now().replace(microsecond=0)
     hours = 72.0
     start = end - timedelta(hours=hours)
