@@ -28,6 +28,7 @@ __all__ = [
     "Action",
     "Actor",
     "Artifact",
+    "Attachment",
     "AuditEntry",
     "Change",
     "Context",
@@ -139,13 +140,32 @@ class TicketFields(Frozen):
     priority: Priority | None = None
     status: Stage | None = None
     tags: Annotated[tuple[Tag, ...], Field(max_length=100)] | None = None
+    team: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        default=None, description="The team the source system moved the ticket to (a human handoff)."
+    )
+    tier: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="The support tier the source system set."
+    )
+    assignee: ShortText | None = Field(default=None, description="The person the source system assigned.")
+
+
+class Attachment(Frozen):
+    """A file that came with an event (e-mail attachment, uploaded log), stored by the signal."""
+
+    name: ShortText
+    type: Annotated[str, StringConstraints(max_length=255)] = "application/octet-stream"
+    size: int = Field(ge=0)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    uri: Annotated[str, StringConstraints(max_length=2_048)] | None = None
 
 
 class Event(Frozen):
     """A canonical event: the one shape every signal becomes before the engine sees it.
 
     ``(source, event_id)`` identifies a delivery: the same pair twice is the same event and is
-    stored once. The ticket is found by ``ticket_id`` (canonical) or else by ``external``.
+    stored once. The ticket is found by ``ticket_id`` (canonical), else by ``external``, else by
+    any of ``references`` (other ids of the same conversation, such as the Message-IDs an e-mail
+    replies to); every one of them is linked to the ticket.
     """
 
     source: Source
@@ -154,7 +174,9 @@ class Event(Frozen):
     occurred_at: AwareDatetime
     ticket_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     external: ExternalLink | None = None
+    references: Annotated[tuple[ExternalLink, ...], Field(max_length=100)] = ()
     fields: TicketFields = TicketFields()
+    attachments: Annotated[tuple[Attachment, ...], Field(max_length=100)] = ()
     actor: Actor | None = None
     data: dict[Annotated[str, StringConstraints(max_length=128)], JsonValue] = Field(default_factory=dict)
 

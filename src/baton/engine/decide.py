@@ -18,9 +18,11 @@ from datetime import datetime
 from baton.engine.decide_base import CLOSED, at_least, in_canary
 from baton.engine.decide_sla import SlaSteps
 from baton.model import (
+    Artifact,
     Change,
     Context,
     Decision,
+    EscalationRecord,
     Event,
     EventType,
     Owner,
@@ -126,6 +128,22 @@ class _Decider(SlaSteps):
                 Reason(rule=f"enrichment.{gap}", matched=False, note=f"{gap} unknown; decided without it")
             )
         self.route()
+        self.take_attachments()
+        if f.team is not None or f.tier is not None or f.assignee is not None:
+            # The source system already placed the ticket: that is the record of truth.
+            self.changed(
+                replace(
+                    self.ticket,
+                    team=f.team or self.ticket.team,
+                    tier=f.tier or self.ticket.tier,
+                    owner=Owner(
+                        role=f.team or (self.ticket.owner.role if self.ticket.owner else "unassigned"),
+                        person=f.assignee,
+                    )
+                    if f.team or f.assignee
+                    else self.ticket.owner,
+                )
+            )
         self.choose_sla()
 
     def route(self) -> None:
@@ -226,6 +244,56 @@ class _Decider(SlaSteps):
             self.changed(replace(self.ticket, **update))
         if "priority" in update:
             self.retarget()
+        self.take_attachments()
+        if f.team is not None or f.tier is not None or f.assignee is not None:
+            self.external_assignment()
+
+    def take_attachments(self) -> None:
+        known = {a.sha256 for a in self.ticket.artifacts}
+        new = tuple(
+            Artifact(kind="attachment", name=a.name, uri=a.uri, sha256=a.sha256, size=a.size)
+            for a in self.event.attachments
+            if a.sha256 not in known
+        )
+        if new:
+            self.changed(replace(self.ticket, artifacts=(*self.ticket.artifacts, *new)))
+
+    def external_assignment(self) -> None:
+        """A person moved the ticket in the source system (another team, tier or assignee): the
+        record of truth follows, and a team or tier change is a handoff on the ticket's history."""
+        f, t = self.event.fields, self.ticket
+        team = f.team if f.team is not None else t.team
+        tier = f.tier if f.tier is not None else t.tier
+        role = team or (t.owner.role if t.owner else "unassigned")
+        person = (
+            f.assignee if f.assignee is not None else (t.owner.person if t.owner and team == t.team else None)
+        )
+        owner = Owner(role=role, person=person or None)
+        moved = (t.team is not None and team != t.team) or (t.tier is not None and tier != t.tier)
+        if moved:
+            up = t.tier is not None and tier in self.policy.tiers and t.tier in self.policy.tiers
+            rising = up and self.policy.tiers.index(tier) > self.policy.tiers.index(t.tier)
+            record = EscalationRecord(
+                at=self.event.occurred_at,
+                rule=f"external.{self.event.source}",
+                kind="hierarchical" if rising else "functional",
+                mode="handoff",
+                from_tier=t.tier,
+                to_tier=tier,
+                from_owner=t.owner,
+                to_owner=owner,
+                policy_version=self.policy.version,
+            )
+            self.changed(replace(t, team=team, tier=tier, owner=owner, escalations=(*t.escalations, record)))
+            self.reasons.append(
+                Reason(
+                    rule=record.rule,
+                    matched=True,
+                    note=f"moved by {self.event.source}: {t.team}/{t.tier} -> {team}/{tier}",
+                )
+            )
+        else:
+            self.changed(replace(t, team=team, tier=tier, owner=owner))
 
     def set_stage(self, stage: Stage) -> None:
         if stage != self.ticket.stage:

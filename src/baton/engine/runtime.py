@@ -23,7 +23,7 @@ from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
 from baton.engine.decide import decide, new_ticket_id
-from baton.model import Account, Action, Context, Decision, Event, EventType, Stage, Ticket
+from baton.model import Account, Action, Context, Decision, Event, EventType, ExternalLink, Stage, Ticket
 from baton.policy import versions
 from baton.policy.model import Policy
 from baton.policy.versions import PolicySet
@@ -139,7 +139,7 @@ class Engine:
         self._follow_active_policy(conn)
         now = self.clock.now()
         known = repo.existing_events(conn, [(e.source, e.event_id) for e in batch])
-        links = repo.find_links(conn, [(e.external.system, e.external.id) for e in batch if e.external])
+        links = repo.find_links(conn, [(link.system, link.id) for e in batch for link in _links_of(e)])
         wanted = [e.ticket_id for e in batch if e.ticket_id] + list(links.values())
         work = _Batch(tickets=repo.load_tickets(conn, wanted))
         account_ids = {e.fields.account_id for e in batch if e.fields.account_id}
@@ -159,6 +159,14 @@ class Engine:
             if ticket is None and event.type == EventType.TIMER_FIRED:
                 continue  # defensive: a timer for a ticket that does not exist
             account_id = event.fields.account_id or (ticket.account_id if ticket else None)
+            if account_id is None and event.fields.requester and "@" in event.fields.requester:
+                # E-mail and chat senders map to an account by their address's domain.
+                domain = event.fields.requester.rsplit("@", 1)[1].strip().lower().rstrip(">")
+                account_id = repo.account_for_domain(conn, domain)
+                if account_id is not None:
+                    event = event.model_copy(
+                        update={"fields": event.fields.model_copy(update={"account_id": account_id})}
+                    )
             if account_id and account_id not in accounts:
                 accounts[account_id] = None  # remember a miss too: one query per account per batch
                 accounts.update(repo.load_accounts(conn, [account_id]))
@@ -168,16 +176,17 @@ class Engine:
             _count_load(loads, ticket, decision.ticket)
             known[key] = ticket_id
             work.tickets[ticket_id] = decision.ticket
-            if event.external is not None and (event.external.system, event.external.id) not in links:
-                links[(event.external.system, event.external.id)] = ticket_id
-                work.links.append(
-                    {
-                        "system": event.external.system,
-                        "external_id": event.external.id,
-                        "ticket_id": ticket_id,
-                        "url": event.external.url,
-                    }
-                )
+            for link in _links_of(event):
+                if (link.system, link.id) not in links:
+                    links[(link.system, link.id)] = ticket_id
+                    work.links.append(
+                        {
+                            "system": link.system,
+                            "external_id": link.id,
+                            "ticket_id": ticket_id,
+                            "url": link.url,
+                        }
+                    )
             self._collect(work, event, decision, now_ms=to_ms(now))
             results.append(IngestResult("accepted", event.source, event.event_id, ticket_id, decision.id))
         self._write(conn, work, now_ms=to_ms(now))
@@ -187,8 +196,8 @@ class Engine:
     def _ticket_id(event: Event, links: dict[tuple[str, str], str]) -> str:
         if event.ticket_id:
             return event.ticket_id
-        if event.external is not None:
-            found = links.get((event.external.system, event.external.id))
+        for link in _links_of(event):
+            found = links.get((link.system, link.id))
             if found:
                 return found
         return new_ticket_id(event)
@@ -333,6 +342,11 @@ class Engine:
             self.ingest_in(conn, fired)
             repo.mark_timers_fired(conn, [t.id for t in due], now_ms=to_ms(now))
             return len(due)
+
+
+def _links_of(event: Event) -> tuple[ExternalLink, ...]:
+    """Every external id the event names for its ticket: its own, then the ones it refers to."""
+    return ((event.external,) if event.external else ()) + event.references
 
 
 def _initial_status(action: Action) -> str:

@@ -18,7 +18,16 @@ from sqlalchemy.orm import aliased
 
 from baton.clock import to_ms
 from baton.model import Account, Ticket, dump, load
-from baton.store.schema import accounts, events, external_links, outbox, sent_log, tickets, timers
+from baton.store.schema import (
+    account_domains,
+    accounts,
+    events,
+    external_links,
+    outbox,
+    sent_log,
+    tickets,
+    timers,
+)
 
 __all__ = [
     "ClaimedAction",
@@ -136,10 +145,20 @@ def load_accounts(conn: Connection, ids: Sequence[str]) -> dict[str, Account]:
 
 
 def upsert_accounts(conn: Connection, items: Iterable[Account]) -> int:
-    rows = [{"id": a.id, "body": dump(a)} for a in items]
+    listed = list(items)
+    rows = [{"id": a.id, "body": dump(a)} for a in listed]
     for chunk in _chunks(rows):
         _upsert(conn, accounts, list(chunk), ["id"])
+    domains = {d.strip().lower(): a.id for a in listed for d in a.domains if d.strip()}
+    domain_rows = [{"domain": d, "account_id": a} for d, a in domains.items()]
+    for chunk in _chunks(domain_rows):
+        _upsert(conn, account_domains, list(chunk), ["domain"])
     return len(rows)
+
+
+def account_for_domain(conn: Connection, domain: str) -> str | None:
+    row = conn.execute(select(account_domains.c.account_id).where(account_domains.c.domain == domain)).first()
+    return None if row is None else str(row.account_id)
 
 
 _CANCEL = (

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "account_domains",
     "accounts",
     "audit_head",
     "audit_log",
@@ -198,6 +199,14 @@ accounts = Table(
     metadata,
     Column("id", String(256), primary_key=True),
     Column("body", Json, nullable=False),
+)
+
+# Which account an e-mail domain belongs to (filled from accounts' ``domains``).
+account_domains = Table(
+    "account_domains",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("account_id", String(256), nullable=False),
 )
 
 tokens = Table(
