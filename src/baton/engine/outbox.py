@@ -27,6 +27,7 @@ from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, to_ms
 from baton.connectors.base import Connector, Delivery, OutboundAction
+from baton.engine.breaker import Breakers
 from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.store import repo
 from baton.store.db import Database
@@ -69,6 +70,7 @@ class Outbox:
         lease: timedelta = timedelta(seconds=30),
         max_attempts: int = 8,
         rate_limits: Callable[[], Mapping[str, tuple[int, int]]] | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -78,11 +80,13 @@ class Outbox:
         self.max_attempts = max_attempts
         # Read at each use, so a newly activated policy's limits apply without a restart.
         self.rate_limits = rate_limits or dict
+        self.breakers = breakers or Breakers(db=db, clock=clock)
 
     def deliver(self, *, limit: int = 100) -> DeliveryStats:
         stats = DeliveryStats()
         now = self.clock.now()
         with self.db.write() as conn:
+            open_circuits, on_trial = self.breakers.blocked(conn)
             claimed = repo.claim_outbox(
                 conn,
                 worker=self.worker,
@@ -90,10 +94,25 @@ class Outbox:
                 lease_ms=int(self.lease.total_seconds() * 1000),
                 limit=limit,
                 is_postgres=self.db.is_postgres,
+                skip_connectors=open_circuits,
             )
+            # A connector on trial after its cooldown gets one action; the rest go back untouched.
+            extra = [a.id for a in claimed if a.connector in on_trial]
+            keep_first = {a.connector: a.id for a in reversed(claimed) if a.connector in on_trial}
+            extra = [i for i in extra if i not in keep_first.values()]
+            if extra:
+                repo.release_claims(conn, extra, worker=self.worker)
+                claimed = [a for a in claimed if a.id not in set(extra)]
             sent = repo.already_sent(conn, [a.idempotency_key for a in claimed])
         stats.claimed = len(claimed)
+        tripped: set[str] = set()
         for action in claimed:
+            if action.connector in tripped:
+                # Its circuit opened during this round: hand the rest back rather than keep hitting it.
+                with self.db.write() as conn:
+                    repo.release_claims(conn, [action.id], worker=self.worker)
+                stats.deferred += 1
+                continue
             if action.idempotency_key in sent:
                 self._finish(action, status="done", kind="action.delivered", detail={"recovered": True})
                 stats.skipped += 1
@@ -103,7 +122,8 @@ class Outbox:
                 self._retry(action, error=f"rate limit for {action.kind}", delay=wait, count_attempt=False)
                 stats.deferred += 1
                 continue
-            self._send_one(action, stats)
+            if not self._send_one(action, stats):
+                tripped.add(action.connector)
         return stats
 
     def _rate_limited(self, action: ClaimedAction) -> float | None:
@@ -129,7 +149,8 @@ class Outbox:
         oldest: int = recent[0]
         return max((oldest + window * 1000 - now_ms) / 1000, 0.001)
 
-    def _send_one(self, action: ClaimedAction, stats: DeliveryStats) -> None:
+    def _send_one(self, action: ClaimedAction, stats: DeliveryStats) -> bool:
+        """Send one action; False when its connector's circuit opened on this failure."""
         connector = self.connectors.get(action.connector)
         outbound = OutboundAction(
             key=action.idempotency_key,
@@ -141,12 +162,13 @@ class Outbox:
         )
         if not self._renew(action):
             stats.skipped += 1  # our lease ran out while earlier actions were sent; another worker has it
-            return
+            return True
         try:
             if connector is None:
                 raise PermanentConnectorError(f"no connector named {action.connector!r} is configured")
             delivery = connector.send(outbound)
         except TransientConnectorError as exc:
+            opened = self.breakers.failed(action.connector, error=str(exc))
             if action.attempts >= self.max_attempts:
                 self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
                 stats.dead += 1
@@ -154,20 +176,22 @@ class Outbox:
                 delay = exc.retry_after if exc.retry_after is not None else backoff_seconds(action.attempts)
                 self._retry(action, error=str(exc), delay=delay)
                 stats.retried += 1
-            return
+            return not opened
         except PermanentConnectorError as exc:
             self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
             stats.dead += 1
-            return
+            return True
         except Exception as exc:  # a connector bug must not stop the worker; it is retried and recorded
             _log.exception("connector %s raised unexpectedly", action.connector)
-            self._retry(
-                action, error=f"{exc.__class__.__name__}: {exc}", delay=backoff_seconds(action.attempts)
-            )
+            error = f"{exc.__class__.__name__}: {exc}"
+            opened = self.breakers.failed(action.connector, error=error)
+            self._retry(action, error=error, delay=backoff_seconds(action.attempts))
             stats.retried += 1
-            return
+            return not opened
         self._finish(action, status="done", kind="action.delivered", delivery=delivery)
+        self.breakers.succeeded(action.connector)
         stats.delivered += 1
+        return True
 
     def _finish(
         self,

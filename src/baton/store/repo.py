@@ -7,7 +7,7 @@ outlives its lease is taken back by the next worker that looks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,7 +225,14 @@ class ClaimedAction:
 
 
 def claim_outbox(
-    conn: Connection, *, worker: str, now_ms: int, lease_ms: int, limit: int, is_postgres: bool
+    conn: Connection,
+    *,
+    worker: str,
+    now_ms: int,
+    lease_ms: int,
+    limit: int,
+    is_postgres: bool,
+    skip_connectors: Collection[str] = (),
 ) -> list[ClaimedAction]:
     """Claim up to ``limit`` deliverable actions under a lease.
 
@@ -243,7 +250,10 @@ def claim_outbox(
         earlier.c.id < outbox.c.id,
         earlier.c.status.in_(("pending", "claimed")),
     )
-    query = select(outbox.c.id).where(claimable, ~blocked).order_by(outbox.c.id).limit(limit)
+    query = select(outbox.c.id).where(claimable, ~blocked)
+    if skip_connectors:  # circuits that are open: their actions wait where they are
+        query = query.where(outbox.c.connector.not_in(sorted(skip_connectors)))
+    query = query.order_by(outbox.c.id).limit(limit)
     if is_postgres:
         query = query.with_for_update(skip_locked=True)
     ids = [r.id for r in conn.execute(query)]
@@ -272,6 +282,16 @@ def claim_outbox(
     )
     claimed = [ClaimedAction(*r) for r in rows]
     return sorted(claimed, key=lambda a: a.id)
+
+
+def release_claims(conn: Connection, ids: Sequence[int], *, worker: str) -> None:
+    """Hand claimed rows back untouched (the attempt is not counted)."""
+    for chunk in _chunks(list(ids)):
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(chunk), outbox.c.claimed_by == worker, outbox.c.status == "claimed")
+            .values(status="pending", claimed_by=None, claimed_until_ms=None, attempts=outbox.c.attempts - 1)
+        )
 
 
 def already_sent(conn: Connection, keys: Sequence[str]) -> set[str]:

@@ -25,6 +25,7 @@ __all__ = [
     "accounts",
     "audit_head",
     "audit_log",
+    "connector_state",
     "decisions",
     "events",
     "external_links",
@@ -199,6 +200,17 @@ accounts = Table(
     metadata,
     Column("id", String(256), primary_key=True),
     Column("body", Json, nullable=False),
+)
+
+# One circuit per connector (see engine/breaker.py): closed, or open until a time.
+connector_state = Table(
+    "connector_state",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("open_until_ms", BigInteger),
+    Column("updated_ms", BigInteger, nullable=False),
 )
 
 # Which account an e-mail domain belongs to (filled from accounts' ``domains``).
