@@ -293,6 +293,9 @@ class Ticket:
     stage_since: datetime | None = None
     brief: dict[str, str] = field(default_factory=dict)
     sla_policy: str | None = None
+    sla_held_by: str | None = (
+        None  # a person paused the SLA by hand; only they (or another override) resume it
+    )
     first_response_at: datetime | None = None
     solved_at: datetime | None = None
     reopen_count: int = 0

@@ -33,6 +33,7 @@ from baton.model import (
     dump,
     replace,
 )
+from baton.policy import sla as clocks
 from baton.policy.model import Policy, Route
 
 __all__ = ["decide", "decide_verbose", "decision_id", "in_canary", "new_ticket_id"]
@@ -226,8 +227,82 @@ class _Decider(SlaSteps):
                 self.assign_from_event()
             case EventType.TIMER_FIRED:
                 self.on_timer()
+            case EventType.OVERRIDE:
+                self.apply_override()
             case _:
                 pass
+
+    def apply_override(self) -> None:
+        """A person overrode the engine (capability X2): reassign, change tier or priority, pause or
+        resume the SLA. The reason and the actor are on the record with the change."""
+        data, t = self.event.data, self.ticket
+        what, reason = data.get("action"), str(data.get("reason") or "")
+        actor = self.event.actor.id if self.event.actor and self.event.actor.id else "unknown"
+        rule = f"override.{what}"
+        p = self.sla_policy()
+        if what == "reassign":
+            role = (
+                data.get("role")
+                if isinstance(data.get("role"), str)
+                else (t.owner.role if t.owner else "unassigned")
+            )
+            person = data.get("person")
+            if isinstance(person, str) and person:
+                owner = Owner(role=str(role), person=person)
+            elif isinstance(role, str) and role in self.policy.roles:
+                owner = self.resolve(role, rule=rule)
+            else:
+                owner = Owner(role=str(role), person=None)
+            record = EscalationRecord(
+                at=self.event.occurred_at,
+                rule=rule,
+                kind="functional",
+                mode="handoff",
+                from_tier=t.tier,
+                to_tier=t.tier,
+                from_owner=t.owner,
+                to_owner=owner,
+                policy_version=self.policy.version,
+            )
+            self.changed(replace(t, owner=owner, escalations=(*t.escalations, record)))
+            self.notify_builtin(f"{rule}.new-owner", "owner", f"{actor} assigned {t.id} to you: {reason}")
+        elif what == "tier" and isinstance(data.get("tier"), str) and data["tier"] in self.policy.tiers:
+            tier = str(data["tier"])
+            owner = self.resolve(self.policy.tier_roles[tier], rule=rule)
+            record = EscalationRecord(
+                at=self.event.occurred_at,
+                rule=rule,
+                kind="hierarchical",
+                mode="handoff",
+                from_tier=t.tier,
+                to_tier=tier,
+                from_owner=t.owner,
+                to_owner=owner,
+                policy_version=self.policy.version,
+            )
+            self.changed(replace(t, tier=tier, owner=owner, escalations=(*t.escalations, record)))
+            self.notify_builtin(f"{rule}.new-owner", "owner", f"{actor} moved {t.id} to {tier}: {reason}")
+        elif what == "priority" and data.get("priority") in {p.value for p in Priority}:
+            self.changed(replace(t, priority=Priority(str(data["priority"]))))
+            self.retarget()
+        elif what in ("pause_sla", "resume_sla") and p is not None:
+            self.changed(replace(self.ticket, sla_held_by=actor if what == "pause_sla" else None))
+            for clock in self.ticket.sla:
+                if clock.stopped_at is not None:
+                    continue
+                if what == "pause_sla" and clock.running_since is not None:
+                    self.put_clock(clocks.pause(clock, p.calendar, self.event.occurred_at))
+                    self.cancel_thresholds(p, clock.name)
+                elif what == "resume_sla" and clock.paused_at is not None:
+                    resumed = clocks.resume(clock, p.calendar, self.event.occurred_at)
+                    self.put_clock(resumed)
+                    self.schedule_thresholds(p, resumed)
+        else:
+            self.reasons.append(
+                Reason(rule=rule, matched=False, note=f"override not understood: {data!r:.200}")
+            )
+            return
+        self.reasons.append(Reason(rule=rule, matched=True, inputs={"actor": actor, "reason": reason}))
 
     def merge_fields(self) -> None:
         f = self.event.fields

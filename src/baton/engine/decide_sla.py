@@ -34,8 +34,8 @@ class SlaSteps(EscalationSteps):
     def keep_clocks(self) -> None:
         """Pause or resume running clocks as the policy's ``pause_when`` now says."""
         p = self.sla_policy()
-        if p is None or p.pause_when is None or self.ticket.stage in CLOSED:
-            return
+        if p is None or p.pause_when is None or self.ticket.stage in CLOSED or self.ticket.sla_held_by:
+            return  # a manual hold stays until it is lifted by hand
         paused, inputs = self.evaluate(p.pause_when, f"sla.{p.name}.pause")
         at = self.event.occurred_at
         for clock in self.ticket.sla:
