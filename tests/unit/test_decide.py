@@ -1,6 +1,6 @@
 """The pure decision core on the fixture policy (tests/fixtures/policy): clocks, timers, tiers,
 purity. Rule features of the full language are covered by the example policy's own YAML cases
-(tests/unit/test_example_policy.py) and tests/unit/test_rules.py."""
+(tests/unit/test_example_policy.py) and tests/unit/test_rule_features.py."""
 
 from __future__ import annotations
 
@@ -217,3 +217,30 @@ def test_canary_membership_is_stable_and_proportional() -> None:
     assert all(in_canary(i, "rule", 1.0) for i in ids[:10]) and not any(
         in_canary(i, "rule", 0.0) for i in ids[:10]
     )
+
+
+def test_an_alert_firing_again_reopens_its_solved_ticket(policy: Policy) -> None:
+    t = decide(None, event(1, "alert.fired", subject="Disk full"), Context(), policy, START).ticket
+    t = follow(policy, t, event(2, "ticket.solved", ticket=1, at=START + minutes(20))).ticket
+    again = follow(policy, t, event(3, "alert.fired", ticket=1, at=START + minutes(300)))
+    assert again.ticket.stage == Stage.OPEN and again.ticket.reopen_count == 1
+    resolved = follow(policy, again.ticket, event(4, "alert.fired", ticket=1, at=START + minutes(301)))
+    assert resolved.ticket.reopen_count == 1  # firing while open is not another reopen
+
+
+def test_a_priority_change_and_a_solve_in_one_event_leave_no_timer_behind(policy: Policy) -> None:
+    t = opened(policy, priority="low").ticket
+    d = follow(
+        policy, t, event(2, "ticket.solved", ticket=1, priority="urgent", at=START + minutes(10)), at_min=10
+    )
+    assert d.timers_set == ()  # retargeting set them, the solve cancelled them: the last word wins
+    assert {n for n in d.timers_cancel if n.startswith("sla.")} >= {
+        "sla.first_response.100",
+        "sla.resolution.100",
+    }
+
+
+def test_a_ticket_that_arrives_solved_is_solved(policy: Policy) -> None:
+    d = decide(None, event(1, subject="Done already", status="solved"), Context(), policy, START)
+    assert d.ticket.stage == Stage.SOLVED and all(c.stopped_at is not None for c in d.ticket.sla)
+    assert d.timers_set == ()

@@ -51,12 +51,17 @@ def pending_approvals(conn: Connection, *, limit: int = 100) -> list[dict[str, A
 
 
 def approvers_of(policy: Policy) -> frozenset[str] | None:
-    """The members who may approve under ``policy`` (its ``approvers`` role, with the role's
-    backup), or None when the policy names no role: then any approver token may."""
+    """The people who may approve under ``policy``: everyone who can fill its ``approvers`` role
+    (the pool, or every person in the role's schedule, and the backup); None when the policy names
+    no role, and then any approver token may."""
     if policy.approvers is None:
         return None
     role = policy.roles[policy.approvers]
     members = set(role.members)
+    if role.schedule is not None and role.schedule in policy.schedules:
+        schedule = policy.schedules[role.schedule]
+        members.update(person for layer in schedule.layers for person in layer.members)
+        members.update(override.person for override in schedule.overrides)
     if role.backup:
         members.add(role.backup)
     return frozenset(members)

@@ -38,6 +38,7 @@ from baton.policy.model import Policy, Route
 
 __all__ = ["decide", "decide_verbose", "decision_id", "in_canary", "new_ticket_id"]
 
+_CONVERSATION = frozenset({EventType.CUSTOMER_REPLIED, EventType.AGENT_REPLIED, EventType.NOTE_ADDED})
 _TRACKED = (
     "stage",
     "priority",
@@ -146,6 +147,8 @@ class _Decider(SlaSteps):
                 )
             )
         self.choose_sla()
+        if f.status is not None and f.status not in (Stage.NEW, Stage.OPEN):
+            self.change_status(f.status)  # the source system reports it already waiting or solved
 
     def route(self) -> None:
         """First match wins; a matched rule with ``continue`` lets the walk go on after it."""
@@ -229,6 +232,8 @@ class _Decider(SlaSteps):
                 self.on_timer()
             case EventType.OVERRIDE:
                 self.apply_override()
+            case EventType.ALERT_FIRED if self.ticket.stage in CLOSED:
+                self.change_status(Stage.OPEN)  # the same alert fired again: the problem is back
             case _:
                 pass
 
@@ -306,9 +311,14 @@ class _Decider(SlaSteps):
 
     def merge_fields(self) -> None:
         f = self.event.fields
+        # A reply's text is the conversation, not a new report: the ticket keeps what the customer
+        # first reported (the handoff brief's "customer report"), and the reply stays on the record.
+        names: tuple[str, ...] = ("subject", "account_id", "channel", "requester", "category", "severity")
+        if self.event.type not in _CONVERSATION:
+            names = (*names, "body")
         update: dict[str, object] = {
             name: value
-            for name in ("subject", "body", "account_id", "channel", "requester", "category", "severity")
+            for name in names
             if (value := getattr(f, name)) is not None and value != getattr(self.ticket, name)
         }
         if f.tags is not None:
@@ -391,8 +401,9 @@ class _Decider(SlaSteps):
             self.changed(replace(self.ticket, reopen_count=self.ticket.reopen_count + 1, solved_at=None))
             self.set_stage(Stage.OPEN)
             p = self.sla_policy()
-            if p is not None and "resolution" in p.targets:
-                self.start_clock(p, "resolution", self.event.occurred_at)
+            if p is not None:
+                if "resolution" in p.targets:
+                    self.start_clock(p, "resolution", self.event.occurred_at)
                 self.schedule_updates(p)
             self.notify_builtin(
                 "reopened", "owner", f"Ticket {self.ticket.id} was reopened: {self.ticket.subject[:120]}"
@@ -421,7 +432,7 @@ class _Decider(SlaSteps):
             updated_at=max(self.ticket.updated_at, self.event.occurred_at),
             version=self.ticket.version + 1,
         )
-        set_names = {t.name for t in self.timers_set}
+        timers_set, timers_cancel = self.timers_set.net()
         return Decision(
             id=decision_id(ticket.id, self.event),
             ticket_id=ticket.id,
@@ -432,8 +443,8 @@ class _Decider(SlaSteps):
             ticket=ticket,
             changes=changes,
             actions=tuple(self.actions),
-            timers_set=tuple({t.name: t for t in self.timers_set}.values()),
-            timers_cancel=tuple(n for n in dict.fromkeys(self.timers_cancel) if n not in set_names),
+            timers_set=timers_set,
+            timers_cancel=timers_cancel,
             reasons=tuple(self.reasons),
         )
 

@@ -6,9 +6,10 @@ and :mod:`decide`; everything here is pure."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from baton.engine.brief import brief_values
 from baton.engine.env import environment
@@ -54,8 +55,11 @@ class DecisionState:
         self.now = now
         self.ticket: Ticket
         self.actions: list[Action] = []
-        self.timers_set: list[TimerSpec] = []
-        self.timers_cancel: list[str] = []
+        # Timer operations in the order the steps made them: a later cancel undoes an earlier set
+        # of the same name within one decision, and a later set moves an earlier cancel.
+        self.timer_ops: list[tuple[str, TimerSpec | None]] = []
+        self.timers_set = _TimerLog(self.timer_ops, cancel=False)
+        self.timers_cancel = _TimerLog(self.timer_ops, cancel=True)
         self.reasons: list[Reason] = []
         self.trigger = event.type.value  # what escalation rules listen for; a timer sets sla.<clock>.<pct>
         self._env: dict[str, object] | None = None
@@ -317,6 +321,33 @@ class DecisionState:
         if any(a.name == action.name for a in self.actions):
             action = replace(action, name=f"{action.name}#{len(self.actions)}")
         self.actions.append(action)
+
+
+class _TimerLog:
+    """Appends set (TimerSpec) or cancel (name) operations to one ordered log."""
+
+    def __init__(self, ops: list[tuple[str, TimerSpec | None]], *, cancel: bool) -> None:
+        self.ops = ops
+        self.cancel = cancel
+
+    def append(self, item: Any) -> None:
+        if self.cancel:
+            self.ops.append((str(item), None))
+        else:
+            self.ops.append((item.name, item))
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self.append(item)
+
+    def net(self) -> tuple[tuple[TimerSpec, ...], tuple[str, ...]]:
+        """(timers to set, names to cancel) after applying the log in order."""
+        final: dict[str, TimerSpec | None] = {}
+        for name, spec in self.ops:
+            final.pop(name, None)  # re-insert so the last operation decides the order too
+            final[name] = spec
+        sets = tuple(spec for spec in final.values() if spec is not None)
+        return sets, tuple(name for name, spec in final.items() if spec is None)
 
 
 _RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}

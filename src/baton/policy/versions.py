@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from baton import audit
 from baton.audit import AuditRecord
@@ -62,10 +62,14 @@ def activate(
         conn.execute(
             insert(policies).values(version=version, name=name, files=_encode(files), created_ms=to_ms(at))
         )
+    # The newest activation is the active one: stamp it after every earlier one even when this
+    # machine's clock is behind the one that made the last activation.
+    latest = conn.execute(select(func.max(policies.c.activated_ms))).scalar()
+    at_ms = max(to_ms(at), int(latest) + 1) if latest is not None else to_ms(at)
     conn.execute(
         update(policies)
         .where(policies.c.version == version)
-        .values(activated_ms=to_ms(at), activated_by=actor[:128])
+        .values(activated_ms=at_ms, activated_by=actor[:128])
     )
     audit.append(
         conn,

@@ -115,7 +115,7 @@ outbox = Table(
     Column("connector", String(64), nullable=False),
     Column("kind", String(64), nullable=False),
     Column("params", Json, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("available_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
