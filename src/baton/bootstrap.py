@@ -49,7 +49,9 @@ class Runtime:
     def worker(self, connectors: dict[str, Connector] | None = None, *, name: str | None = None) -> Worker:
         outbox = Outbox(
             db=self.db,
-            connectors=connectors if connectors is not None else build_connectors(self.settings),
+            connectors=connectors
+            if connectors is not None
+            else build_connectors(self.settings, clock=self.clock),
             clock=self.clock,
             worker=name or worker_name(),
             lease=timedelta(seconds=self.settings.lease_seconds),

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -23,8 +23,9 @@ from baton import audit
 from baton.bootstrap import build_runtime
 from baton.clock import SystemClock, from_ms, to_ms
 from baton.engine.approvals import approvers_of, decide_approval, pending_approvals
+from baton.engine.runtime import Engine
 from baton.enrich.accounts import read_accounts_csv
-from baton.errors import BatonError, PolicyError
+from baton.errors import BatonError, ConfigError, InputError, PolicyError
 from baton.model import Event, dump
 from baton.policy import versions
 from baton.policy.compiler import compile_files
@@ -34,6 +35,11 @@ from baton.policy.source import SourceError, read_yaml
 from baton.policy.testing import TestCase, explain, load_cases, run_case
 from baton.settings import Settings, load_settings
 from baton.signals.canonical import read_jsonl
+from baton.signals.email import MailIntake, sniff
+from baton.signals.history import HistoryReader
+from baton.signals.history_import import import_history, shadow_engine
+from baton.signals.history_mapping import load_mapping
+from baton.signals.history_stats import count_facts
 from baton.store import read, repo
 from baton.store.db import Database, open_database
 from baton.web.auth import ROLES, create_token
@@ -178,13 +184,20 @@ def run_worker(workspace: Workspace = None) -> None:
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="A JSONL file of canonical events.")],
+    file: Annotated[
+        Path, typer.Argument(help="A JSONL file of canonical events, an .eml message or an mbox archive.")
+    ],
     workspace: Workspace = None,
     batch: Annotated[int, typer.Option(min=1, max=10_000)] = 500,
 ) -> None:
-    """Ingest canonical events from a JSONL file, with a progress bar and a per-line error report."""
+    """Ingest canonical events (JSONL) or e-mail (.eml, mbox; by extension, else by content), with a
+    progress bar and a per-line (per-message) error report."""
     settings = _settings(workspace)
     runtime = build_runtime(settings)
+    kind = sniff(file)
+    if kind != "jsonl":
+        _ingest_mail(file, mbox=kind == "mbox", settings=settings, engine=runtime.engine, batch=batch)
+        return
     counts = {"accepted": 0, "duplicate": 0, "failed": 0, "errors": 0}
     pending: list[Event] = []
     lines: list[int] = []
@@ -233,6 +246,244 @@ def ingest(
     )
     if counts["errors"] or counts["failed"]:
         raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A CSV or JSONL export (plain or gzip) of ticket history.")],
+    mapping: Annotated[
+        str, typer.Option("--mapping", "-m", help="servicenow, bpic2013, or a mapping YAML file.")
+    ],
+    workspace: Workspace = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Events per transaction.")] = 500,
+    limit: Annotated[int | None, typer.Option(min=1, help="Import only the first N tickets.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Map and count; store nothing.")] = False,
+    act: Annotated[
+        bool, typer.Option("--act", help="Let the policy's actions go out (default: record them as shadow).")
+    ] = False,
+) -> None:
+    """Import ticket history through the engine: progress bar, `row N: reason` per bad row, idempotent."""
+    try:
+        reader = HistoryReader(file, load_mapping(mapping), limit=limit)
+    except (ConfigError, InputError) as exc:
+        problems = str(exc).splitlines()
+        for problem in problems:
+            err.print(problem, markup=False, highlight=False)
+        out.print(f"tickets: 0, events: 0, errors: {len(problems)}")
+        raise typer.Exit(2) from None
+    with reader:
+        if dry_run:
+            facts = count_facts(reader)
+            for label, value in facts.table():
+                out.print(f"{label}: {value}", highlight=False)
+            out.print(f"tickets: {facts.tickets}, events: {facts.events}, errors: {facts.errors}")
+            raise typer.Exit(1 if facts.errors else 0)
+        runtime = build_runtime(_settings(workspace))
+        engine = runtime.engine if act else shadow_engine(runtime.engine)
+        progress = Progress(
+            TextColumn(f"[bold]import {reader.mapping.name}"),
+            BarColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task("import", total=reader.size)
+            summary = import_history(
+                engine=engine,
+                reader=reader,
+                batch=batch,
+                on_error=lambda row, reason: err.print(f"row {row}: {reason}", markup=False, highlight=False),
+                on_progress=lambda position: progress.update(task, completed=position),
+            )
+    out.print(
+        f"{summary.rows} rows read, {summary.duplicates} events already imported, "
+        f"{summary.reordered} tickets put in time order"
+    )
+    out.print(summary.line())
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay_(
+    policy: Annotated[Path, typer.Option("--policy", help="The policy folder to replay.")],
+    history: Annotated[Path, typer.Option("--history", help="A CSV or JSONL export of ticket history.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where decisions.jsonl, kpis.json, report.html go.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option("--mapping", "-m", help="servicenow, bpic2013 or a YAML file (default: guess)."),
+    ] = None,
+    accounts: Annotated[Path | None, typer.Option("--accounts", help="Accounts CSV for context.")] = None,
+    compare: Annotated[Path | None, typer.Option("--compare", help="A baseline policy folder.")] = None,
+    gate: Annotated[
+        Path | None, typer.Option("--gate", help="KPI thresholds (YAML); exit 1 if crossed.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N tickets of the file.")] = None,
+) -> None:
+    """Run history through a policy in simulated time (no connector is called); write every
+    decision, the KPIs and a self-contained HTML report; compare with a baseline; gate on KPIs.
+    Exit 1 when the gate is crossed, 2 when an input is unusable."""
+    from baton.replay.gate import load_gate
+    from baton.replay.inputs import pick_mapping, read_accounts
+    from baton.replay.outputs import ReplayOutput, write_replay
+
+    def problem(row: int, reason: str) -> None:
+        err.print(f"row {row}: {reason}", markup=False, highlight=False)
+
+    def run() -> ReplayOutput:
+        limits = load_gate(gate) if gate is not None else None
+        chosen = pick_mapping(history, mapping)
+        candidate = load_policy(policy)
+        baseline = load_policy(compare) if compare is not None else None
+        known = (
+            read_accounts(accounts, on_error=lambda n, why: problem(n, f"{accounts}: {why}"))
+            if accounts
+            else {}
+        )
+        with Progress(
+            TextColumn("[bold]replay"), TextColumn("{task.completed:,} events"), console=err, transient=True
+        ) as bar:
+            task = bar.add_task("replay", total=None)
+            return write_replay(
+                out_dir,
+                history=history,
+                mapping=chosen,
+                policy=candidate,
+                baseline=baseline,
+                accounts=known,
+                limit=limit,
+                gate=limits,
+                on_error=problem,
+                on_event=lambda n: bar.update(task, completed=n),
+            )
+
+    try:
+        result = run()
+    except (PolicyError, ConfigError, InputError) as exc:
+        problems = exc.problems if isinstance(exc, PolicyError) else str(exc).splitlines()
+        for line in problems:
+            err.print(line, markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    doc = result.document
+    out.print(
+        f"tickets: {doc['tickets']}, events: {doc['events']}, decisions: {doc['decisions']}, "
+        f"errors: {doc['errors']} -> {out_dir}",
+        highlight=False,
+    )
+    if "compare" in doc:
+        out.print(f"tickets that change against the baseline: {doc['compare']['tickets']['changed']}")
+    if "gate" in doc:
+        for r in doc["gate"]["results"]:
+            if r["status"] == "fail":
+                err.print(f"gate: {r['kpi']} {r['rule']} {r['limit']}: {r['observed']}", markup=False)
+        out.print(f"gate: {'passed' if result.passed else 'FAILED'}")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command("kpis")
+def kpis_(
+    workspace: Workspace = None,
+    history: Annotated[
+        Path | None, typer.Option("--history", help="Instead of the store: a history file as it happened.")
+    ] = None,
+    mapping: Annotated[
+        str | None, typer.Option("--mapping", "-m", help="The history file's mapping.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N tickets of the file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole document as JSON.")] = False,
+) -> None:
+    """KPIs of the live store (or, with --history, of what a history file records), see docs/kpis.md."""
+    from baton.analytics.live import live_kpis
+    from baton.replay.history import as_it_happened
+    from baton.replay.inputs import pick_mapping
+    from baton.replay.report import HEADLINE, format_value
+
+    doc: dict[str, Any]
+    if history is not None:
+        chosen = pick_mapping(history, mapping)
+        done = as_it_happened(history, chosen, limit=limit)
+        doc = {
+            "events": done.events,
+            "history": history.name,
+            "kpis": done.result.report.kpis,
+            "tickets": done.tickets,
+        }
+    else:
+        with _database(_settings(workspace)) as db, db.reader.connect() as conn:
+            doc = live_kpis(conn, now=SystemClock().now()).document()
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return
+    table = Table("KPI", "name", Column("value", justify="right"))
+    for name, label, kind in HEADLINE:
+        table.add_row(label, name, format_value(doc["kpis"].get(name), kind))
+    out.print(table)
+    out.print(f"tickets: {doc['tickets']}, events: {doc['events']}")
+
+
+def _ingest_mail(file: Path, *, mbox: bool, settings: Settings, engine: Engine, batch: int) -> None:
+    intake = MailIntake.from_settings(settings, engine=engine)
+    try:
+        handle = file.open("rb")
+    except OSError as exc:
+        raise typer.BadParameter(f"{file}: {exc.strerror}") from None
+    progress = Progress(TextColumn("[bold]ingest"), BarColumn(), console=err, transient=True)
+    with handle, progress:
+        task = progress.add_task("ingest", total=file.stat().st_size)
+        counts = intake.ingest_file(
+            handle,
+            mbox=mbox,
+            batch=batch,
+            received_at=SystemClock().now(),
+            on_error=lambda n, reason: err.print(f"message {n}: {reason}", markup=False, highlight=False),
+            on_progress=lambda position: progress.update(task, completed=position),
+        )
+    ignored = ", ".join(
+        f"{key.removeprefix('ignored.')} {n}"
+        for key, n in sorted(counts.items())
+        if key.startswith("ignored.")
+    )
+    errors = counts["rejected"] + counts["failed"]
+    out.print(
+        f"e-mail: {counts['accepted']} accepted, {counts['duplicate']} duplicates, "
+        f"{counts['ignored']} ignored{f' ({ignored})' if ignored else ''}, {errors} errors",
+        highlight=False,
+    )
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command("smtp")
+def smtp(
+    workspace: Workspace = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (BATON_SMTP_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (BATON_SMTP_PORT, 2525).")] = None,
+) -> None:
+    """Receive e-mail over SMTP into tickets; a message is answered 250 only once it is stored.
+
+    Actions and timers are carried out by `baton worker` (or `baton serve`) running alongside."""
+    from baton.signals.smtp import build_smtp_server
+
+    settings = load_settings(workspace=workspace, smtp_host=host, smtp_port=port)
+    _setup_logging(settings)
+    runtime = build_runtime(settings)
+    intake = MailIntake.from_settings(settings, engine=runtime.engine)
+    server = build_smtp_server(settings, intake, clock=runtime.clock)
+    bound_host, bound_port = server.start()
+    out.print(f"receiving e-mail on {bound_host}:{bound_port}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        out.print(f"stopped; {intake.counts}")
 
 
 @schema_app.command("event")
@@ -507,20 +758,27 @@ def tickets_show(ticket_id: str, workspace: Workspace = None) -> None:
 
 
 @approvals_app.command("list")
-def approvals_list(workspace: Workspace = None) -> None:
+def approvals_list(
+    workspace: Workspace = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
     """Actions waiting for a person's approval."""
     settings = _settings(workspace)
     table = Table("id", "ticket", "rule", "author", "kind", "to")
     with _database(settings) as db, db.reader.connect() as conn:
-        for item in pending_approvals(conn):
-            table.add_row(
-                str(item["id"]),
-                item["ticket_id"],
-                item["rule"] or "",
-                item["author"] or "",
-                item["kind"],
-                str(item["params"].get("to") or item["params"].get("address") or ""),
-            )
+        items = pending_approvals(conn)
+    if as_json:
+        sys.stdout.write(json.dumps(items, sort_keys=True, default=str) + "\n")
+        return
+    for item in items:
+        table.add_row(
+            str(item["id"]),
+            item["ticket_id"],
+            item["rule"] or "",
+            item["author"] or "",
+            item["kind"],
+            str(item["params"].get("to") or item["params"].get("address") or ""),
+        )
     out.print(table)
 
 

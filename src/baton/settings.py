@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from baton.errors import ConfigError
 
@@ -49,7 +49,62 @@ class Settings(BaseModel):
     fake_connector_path: Path | None = Field(
         default=None, description="Where the fake connector records calls."
     )
+    outbound_allow: str = Field(
+        default="",
+        description="Comma-separated hosts or CIDRs connectors may reach although they are not public "
+        "(e.g. 127.0.0.1/32 for local stand-ins). Cloud metadata addresses are never reachable.",
+    )
+    http_connect_timeout: float = Field(default=5.0, gt=0, le=60, description="Connector DNS+connect limit.")
+    http_read_timeout: float = Field(default=10.0, gt=0, le=120, description="Connector single-read limit.")
+    http_total_timeout: float = Field(
+        default=15.0, gt=0, le=300, description="Connector limit for a whole exchange; under the lease."
+    )
+    http_ca_file: Path | None = Field(default=None, description="PEM CA bundle connectors trust instead.")
+    webhook_url: str | None = Field(default=None, description="Where the webhook connector POSTs.")
+    webhook_secret: SecretStr | None = Field(default=None, description="whsec_... signing secret.")
+    slack_token: SecretStr | None = Field(default=None, description="Slack bot token (xoxb-...).")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL.")
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events API v2 integration key."
+    )
+    pagerduty_service_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated service=integration-key pairs for PagerDuty."
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 URL."
+    )
     log_level: str = Field(default="INFO")
+    webhooks_file: Path | None = Field(
+        default=None,
+        description="YAML file of webhook sources (secrets, token header, rate limit); "
+        "default <workspace>/webhooks.yaml. See docs/signals.md.",
+    )
+    max_json_array: int = Field(
+        default=1_000, ge=1, le=1_000_000, description="Longest accepted JSON array in a webhook body."
+    )
+    attachment_dir: Path | None = Field(
+        default=None, description="Where e-mail attachments are stored; default <workspace>/attachments."
+    )
+    email_max_message_bytes: int = Field(
+        default=26_214_400, ge=1_024, description="Largest accepted e-mail message (SMTP SIZE, .eml, mbox)."
+    )
+    email_max_attachment_bytes: int = Field(
+        default=10_485_760, ge=0, description="Largest attachment stored; larger ones are recorded only."
+    )
+    email_max_attachments_bytes: int = Field(
+        default=26_214_400,
+        ge=0,
+        description="Most attachment bytes stored per message; the rest recorded only.",
+    )
+    email_keep_raw: bool = Field(default=True, description="Also store each message's raw bytes.")
+    email_allowed_lists: str = Field(
+        default="", description="Comma-separated List-Id values whose mail may open tickets."
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="Address the SMTP receiver listens on.")
+    smtp_port: int = Field(default=2525, ge=0, le=65_535, description="Port of the SMTP receiver.")
+    smtp_recipients: str = Field(
+        default="", description="Comma-separated addresses or @domains the receiver accepts (empty: any)."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -62,6 +117,10 @@ class Settings(BaseModel):
     @property
     def resolved_accounts_file(self) -> Path:
         return self.accounts_file or self.workspace / "accounts.csv"
+
+    @property
+    def resolved_attachment_dir(self) -> Path:
+        return self.attachment_dir or self.workspace / "attachments"
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -161,6 +161,16 @@ def account_for_domain(conn: Connection, domain: str) -> str | None:
     return None if row is None else str(row.account_id)
 
 
+def retire_timers(conn: Connection, ticket_ids: Sequence[str], *, before_ms: int) -> None:
+    """Cancel the pending timers of these tickets that fell due before ``before_ms``."""
+    for chunk in _chunks(list(ticket_ids)):
+        conn.execute(
+            update(timers)
+            .where(timers.c.ticket_id.in_(chunk), timers.c.status == "pending", timers.c.due_ms < before_ms)
+            .values(status="cancelled")
+        )
+
+
 _CANCEL = (
     update(timers)
     .where(

@@ -19,13 +19,14 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton import audit
-from baton.clock import SystemClock
+from baton.clock import Clock, SystemClock
 from baton.engine.approvals import decide_approval, pending_approvals
 from baton.engine.batcher import Batcher
 from baton.errors import AuthError, InputError, NotFoundError, StoreError, TooLargeError
 from baton.model import Event, dump
 from baton.settings import Settings
 from baton.signals.canonical import parse_event
+from baton.signals.webhooks import webhook_router
 from baton.store import read
 from baton.store.db import Database
 from baton.web.auth import Principal, authenticate
@@ -106,9 +107,11 @@ def create_app(
     db: Database,
     batcher: Batcher | None,
     approvers: Callable[[], frozenset[str] | None] = lambda: None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app. ``batcher`` is None for a read-only API (no ingest); ``approvers`` names who
-    may approve actions under the active policy (None: anyone with an approver token)."""
+    may approve actions under the active policy (None: anyone with an approver token); ``clock``
+    is what webhook signature windows and rate limits are measured by (default: system time)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -239,6 +242,14 @@ def create_app(
         with db.reader.connect() as conn:
             return read.stats(conn)
 
+    @app.get("/v1/kpis", tags=["ops"])
+    def get_kpis(_who: Reader) -> dict[str, Any]:
+        """Every KPI of the store as of now, with ticket and event counts (docs/kpis.md)."""
+        from baton.analytics.live import live_kpis
+
+        with db.reader.connect() as conn:
+            return live_kpis(conn, now=(clock or SystemClock()).now()).document()
+
     @app.get("/v1/audit/verify", tags=["audit"])
     def verify_audit(_who: Annotated[Principal, Depends(principal("admin"))]) -> dict[str, Any]:
         with db.reader.connect() as conn:
@@ -265,7 +276,7 @@ def create_app(
                 approve=approve,
                 actor=who.name,
                 reason=body.reason,
-                at=SystemClock().now(),
+                at=(clock or SystemClock()).now(),
                 is_postgres=db.is_postgres,
                 approvers=approvers(),
             )
@@ -308,5 +319,7 @@ def create_app(
             raise NotFoundError(f"no ticket {ticket_id!r}")
         return _TEMPLATES.TemplateResponse(request, "ticket.html", {"ticket": ticket, "items": items})
 
+    # Vendor webhooks authenticate by signature or shared token, not by Baton API tokens.
+    app.include_router(webhook_router(settings=settings, batcher=batcher, clock=clock or SystemClock()))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
