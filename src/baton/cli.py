@@ -27,6 +27,7 @@ from baton.engine.runtime import Engine
 from baton.enrich.accounts import read_accounts_csv
 from baton.errors import BatonError, ConfigError, InputError, PolicyError
 from baton.model import Event, dump
+from baton.ops_cli import outbox_app, override_app
 from baton.policy import versions
 from baton.policy.compiler import compile_files
 from baton.policy.loader import load_policy, policy_files
@@ -58,6 +59,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 app.add_typer(schema_app, name="schema")
 app.add_typer(policy_app, name="policy")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(override_app, name="override")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(accounts_app, name="accounts")
@@ -404,8 +407,14 @@ def kpis_(
     doc: dict[str, Any]
     if history is not None:
         chosen = pick_mapping(history, mapping)
-        done = as_it_happened(history, chosen, limit=limit)
+        done = as_it_happened(
+            history,
+            chosen,
+            limit=limit,
+            on_error=lambda row, why: err.print(f"row {row}: {why}", markup=False, highlight=False),
+        )
         doc = {
+            "as_of": done.result.as_of.isoformat() if done.result.as_of else None,
             "events": done.events,
             "history": history.name,
             "kpis": done.result.report.kpis,
