@@ -30,6 +30,7 @@ from baton.signals.webhooks import webhook_router
 from baton.store import read
 from baton.store.db import Database
 from baton.web.auth import Principal, authenticate
+from baton.web.operations import operations_router
 
 __all__ = ["create_app"]
 
@@ -321,5 +322,8 @@ def create_app(
 
     # Vendor webhooks authenticate by signature or shared token, not by Baton API tokens.
     app.include_router(webhook_router(settings=settings, batcher=batcher, clock=clock or SystemClock()))
+    app.include_router(
+        operations_router(db=db, batcher=batcher, clock=clock or SystemClock(), principal=principal)
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
