@@ -1,0 +1,199 @@
+"""A history file's events in global time order, in bounded memory.
+
+:class:`~baton.signals.history.HistoryReader` yields one ticket's events at a time, each ticket in
+time order, tickets in file order. Simulated time needs every ticket's events interleaved by time.
+Sorting the whole stream would hold every event at once (about 4 KB each as objects); instead:
+
+1. a first, cheap pass reads only the time columns and notes, for every row, the earliest instant
+   its event can carry (``min(time, created)``), and from that the earliest instant any row from
+   a given position to the end of the file can carry (a suffix minimum, 16 bytes a row);
+2. the second pass maps rows to events through the reader and keeps them in a heap; after each
+   row it releases every buffered event not later than the earliest instant of the rows still
+   unread — nothing read later can come before them.
+
+The result is exactly a stable sort by ``(time, reader order)``. The heap holds the events of the
+tickets that overlap in time, not the file: for the ServiceNow log a few thousand of 120,000. A
+file in no useful order (say, newest ticket first) degrades to buffering everything; past
+``spill`` buffered events they are kept as compact JSON instead of objects.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import heapq
+import re
+from array import array
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+from pathlib import Path
+
+from baton.model import Event
+from baton.signals.history import HistoryReader
+from baton.signals.history_mapping import HistoryMapping
+from baton.signals.history_read import HistoryFile
+
+__all__ = ["SPILL", "TimeOrdered", "time_key"]
+
+SPILL = 20_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_NEVER = 2**62
+
+
+def time_key(at: datetime) -> int:
+    """Microseconds since the epoch: an exact, cheap sort key for an aware instant."""
+    return (at - _EPOCH) // _US
+
+
+class TimeOrdered:
+    """Iterate for the events of ``path`` (through ``mapping``) in time order.
+
+    ``limit`` keeps the first ``limit`` ticket ids of the file: the rows before the first row of
+    the next new id (for a file that lists each ticket's rows together, exactly those tickets).
+    Rows that yield no event are passed to ``on_error(row, reason)``. ``rows``, ``errors``,
+    ``peak`` (most events buffered at once) and ``spilled`` are filled in as it runs.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        mapping: HistoryMapping,
+        *,
+        limit: int | None = None,
+        spill: int = SPILL,
+        on_error: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.path, self.mapping, self.limit, self.spill = path, mapping, limit, spill
+        self.on_error = on_error
+        self.rows = self.errors = self.peak = self.spilled = 0
+        self.reordered = 0
+
+    def __iter__(self) -> Iterator[Event]:
+        numbers, earliest, stop = self._bounds()
+        unread = len(numbers)
+        seen = bytearray(unread)
+        low = 0
+        heap: list[tuple[int, int, Event | str]] = []
+        serial = 0
+        with HistoryReader(self.path, self.mapping) as reader:
+            for item in reader:
+                if stop is not None and item.row >= stop:
+                    break  # a ticket past the limit: every row before this one has been yielded
+                self.rows += 1
+                i = bisect.bisect_left(numbers, item.row)
+                if i < unread and numbers[i] == item.row:
+                    seen[i] = 1
+                    while low < unread and seen[low]:
+                        low += 1
+                if item.event is None:
+                    self.errors += 1
+                    if self.on_error is not None:
+                        self.on_error(item.row, item.error or "unusable row")
+                else:
+                    serial += 1
+                    payload: Event | str = item.event
+                    if len(heap) >= self.spill:
+                        payload = item.event.model_dump_json()
+                        self.spilled += 1
+                    heapq.heappush(heap, (time_key(item.event.occurred_at), serial, payload))
+                    self.peak = max(self.peak, len(heap))
+                horizon = earliest[low] if low < unread else _NEVER
+                while heap and heap[0][0] <= horizon:
+                    yield _event(heapq.heappop(heap)[2])
+            self.reordered = reader.reordered
+        while heap:
+            yield _event(heapq.heappop(heap)[2])
+
+    def _bounds(self) -> tuple[array[int], array[int], int | None]:
+        """The first pass: row numbers in file order; for each position, the earliest instant of
+        any row there or after; and, with a limit, the row where the limit stops the replay."""
+        doc = self.mapping.doc
+        empty = frozenset(("", *doc.empty))
+        parse = _parser(doc.time.format, self.mapping.zone)
+
+        @lru_cache(maxsize=8_192)  # a ticket's creation time is on each of its rows
+        def key(text: str) -> int:
+            return time_key(parse(text))
+
+        numbers: array[int] = array("q")
+        lows: array[int] = array("q")
+        tickets: set[str] = set()
+        stop: int | None = None
+        with HistoryFile(self.path, fmt=doc.format, delimiter=doc.delimiter) as source:
+            for row in source.rows():
+                values = row.values or {}
+                if self.limit is not None:
+                    ticket = values.get(doc.id, "").strip()
+                    if ticket and ticket not in empty and ticket not in tickets:
+                        if len(tickets) >= self.limit:
+                            stop = row.number  # the first row of the first ticket past the limit
+                            break
+                        tickets.add(ticket)
+                numbers.append(row.number)
+                low = _NEVER
+                for column in (doc.time.column, doc.time.created):
+                    text = values.get(column, "").strip() if column else ""
+                    if text and text not in empty:
+                        with contextlib.suppress(ValueError):  # the reader reports the row
+                            low = min(low, key(text))
+                lows.append(low)
+        for i in range(len(lows) - 2, -1, -1):  # suffix minimum, in place
+            if lows[i + 1] < lows[i]:
+                lows[i] = lows[i + 1]
+        return numbers, lows, stop
+
+
+def _event(payload: Event | str) -> Event:
+    return payload if isinstance(payload, Event) else Event.model_validate_json(payload)
+
+
+def _parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
+    """The reader's own reading of a time cell (see :mod:`baton.signals.history`), with a fast
+    path for numeric day/month/year/hour/minute/second patterns: ``strptime`` costs several
+    microseconds a call and a large log has as many distinct instants as rows."""
+    fast = _numeric_pattern(fmt) if fmt != "iso" else None
+
+    def parse(text: str) -> datetime:
+        match = fast.fullmatch(text) if fast is not None else None
+        if match is not None:
+            parts = match.groupdict()
+            value = datetime(
+                int(parts["Y"]),
+                int(parts["m"]),
+                int(parts["d"]),
+                int(parts.get("H") or 0),
+                int(parts.get("M") or 0),
+                int(parts.get("S") or 0),
+            )
+        else:
+            value = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+    return parse
+
+
+_TWO = r"\d{1,2}"
+_DIRECTIVES = {"d": _TWO, "m": _TWO, "Y": r"\d{4}", "H": _TWO, "M": _TWO, "S": _TWO}
+
+
+def _numeric_pattern(fmt: str) -> re.Pattern[str] | None:
+    """A regular expression reading ``fmt`` when it has only the directives above, each once, and
+    a date; None otherwise. A cell it does not match goes to ``strptime``, which decides."""
+    pieces: list[str] = []
+    used: set[str] = set()
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            code = fmt[i + 1 : i + 2]
+            if code not in _DIRECTIVES or code in used:
+                return None
+            used.add(code)
+            pieces.append(f"(?P<{code}>{_DIRECTIVES[code]})")
+            i += 2
+        else:
+            # strptime reads white space in a pattern as any run of white space; so does this.
+            pieces.append(r"\s+" if fmt[i].isspace() else re.escape(fmt[i]))
+            i += 1
+    return re.compile("".join(pieces)) if {"d", "m", "Y"} <= used else None
