@@ -31,6 +31,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/import.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) .baton .pytest_cache .mypy_cache .ruff_cache
