@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Column, Table
 
 from baton.bootstrap import build_runtime
+from baton.cli_common import Workspace, out
 from baton.clock import SystemClock
 from baton.engine import operations as ops
 from baton.settings import load_settings
@@ -24,11 +24,6 @@ __all__ = ["outbox_app", "override_app"]
 
 outbox_app = typer.Typer(help="The outbox and its dead-letter queue.", no_args_is_help=True)
 override_app = typer.Typer(help="Override the engine on a ticket, with a reason.", no_args_is_help=True)
-out = Console()
-
-Workspace = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace folder (BATON_WORKSPACE).")
-]
 Actor = Annotated[str, typer.Option(help="Who does it (recorded).")]
 Reason = Annotated[str, typer.Option(help="Why (recorded).")]
 
