@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,8 +83,11 @@ class Outbox:
         self.rate_limits = rate_limits or dict
         self.breakers = breakers or Breakers(db=db, clock=clock)
 
-    def deliver(self, *, limit: int = 100) -> DeliveryStats:
+    def deliver(self, *, limit: int = 100, budget_seconds: float | None = None) -> DeliveryStats:
+        """Claim up to ``limit`` actions and send them. With a ``budget_seconds``, stop sending once
+        it is spent and hand the rest back, so a worker gets back to firing due timers."""
         stats = DeliveryStats()
+        started = time.monotonic()
         now = self.clock.now()
         with self.db.write() as conn:
             open_circuits, on_trial = self.breakers.blocked(conn)
@@ -106,7 +110,12 @@ class Outbox:
             sent = repo.already_sent(conn, [a.idempotency_key for a in claimed])
         stats.claimed = len(claimed)
         tripped: set[str] = set()
-        for action in claimed:
+        for position, action in enumerate(claimed):
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                with self.db.write() as conn:
+                    repo.release_claims(conn, [a.id for a in claimed[position:]], worker=self.worker)
+                stats.deferred += len(claimed) - position
+                break
             if action.connector in tripped:
                 # Its circuit opened during this round: hand the rest back rather than keep hitting it.
                 with self.db.write() as conn:

@@ -18,6 +18,7 @@ from baton.engine.runtime import Engine
 __all__ = ["Worker", "worker_name"]
 
 _log = logging.getLogger("baton.worker")
+DELIVERY_BUDGET_SECONDS = 0.25
 
 
 def worker_name() -> str:
@@ -35,7 +36,9 @@ class Worker:
     def run_once(self) -> int:
         """One round; returns how much work it did (timers fired plus actions handled)."""
         fired = self.engine.fire_due_timers(limit=self.batch)
-        stats = self.outbox.deliver(limit=self.batch)
+        # Delivery can be slow (each outcome is a durable commit, vendors take their time): bound
+        # each round so timers that come due meanwhile are fired within a fraction of a second.
+        stats = self.outbox.deliver(limit=self.batch, budget_seconds=DELIVERY_BUDGET_SECONDS)
         return fired + stats.claimed
 
     def run(self) -> None:
