@@ -73,3 +73,9 @@ def db(db_url: str) -> Iterator[Database]:
 @pytest.fixture
 def engine(db: Database, policy: Policy, clock: FakeClock) -> Engine:
     return Engine(db=db, policy=policy, clock=clock)
+
+
+def missing_data(*paths: Path) -> bool:
+    """Whether real-data tests must be skipped: only outside CI. In CI (``CI=true``) shared/ is
+    beside the clone, and a missing file must fail the run rather than skip tests quietly."""
+    return not all(p.exists() for p in paths) and os.environ.get("CI") != "true"

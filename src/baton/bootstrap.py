@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,7 +47,7 @@ class Runtime:
             self.engine, max_batch=self.settings.batch_max, wait_seconds=self.settings.batch_wait_ms / 1000
         )
 
-    def worker(self, connectors: dict[str, Connector] | None = None, *, name: str | None = None) -> Worker:
+    def worker(self, connectors: Mapping[str, Connector] | None = None, *, name: str | None = None) -> Worker:
         outbox = Outbox(
             db=self.db,
             connectors=connectors

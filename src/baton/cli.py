@@ -21,6 +21,7 @@ from baton.cli_common import Workspace, err, out
 from baton.cli_common import database as _database
 from baton.cli_common import settings_for as _settings
 from baton.clock import SystemClock, to_ms
+from baton.connectors.log import LogEverything
 from baton.engine.approvals import approvers_of
 from baton.engine.runtime import Engine
 from baton.enrich.accounts import read_accounts_csv
@@ -115,6 +116,12 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     worker: Annotated[bool, typer.Option(help="Also run a worker thread in this process.")] = True,
+    log_all: Annotated[
+        bool,
+        typer.Option(
+            "--log-all-connectors", help="Deliver every action to the log (a dry run, as the demo does)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the API and dashboard (and, by default, a worker)."""
     import uvicorn
@@ -124,7 +131,7 @@ def serve(
     settings = _settings(workspace)
     _setup_logging(settings)
     runtime = build_runtime(settings)
-    thread_worker = runtime.worker() if worker else None
+    thread_worker = (runtime.worker(LogEverything()) if log_all else runtime.worker()) if worker else None
     if thread_worker is not None:
         threading.Thread(target=thread_worker.run, name="baton-worker", daemon=True).start()
     api = create_app(
@@ -618,7 +625,7 @@ def demo(
         return
     out.print(f"\n[bold]Dashboard:[/bold] http://{host}:{port}/login?token={token}")
     out.print(f"[bold]API docs:[/bold]  http://{host}:{port}/docs   (Authorization: Bearer {token})\n")
-    serve(workspace=settings.workspace, host=host, port=port, worker=True)
+    serve(workspace=settings.workspace, host=host, port=port, worker=True, log_all=True)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from baton.cli import app
 from baton.store.db import open_database
 from baton.store.schema import events, outbox, tickets
-from tests.conftest import ROOT, TEST_POLICY
+from tests.conftest import ROOT, TEST_POLICY, missing_data
 
 runner = CliRunner()
 SERVICENOW = ROOT.parent / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
@@ -169,7 +169,7 @@ def test_an_unreadable_file(workspace: Path, tmp_path: Path, mapping: Path) -> N
     assert last_line(result) == "tickets: 0, events: 0, errors: 1"
 
 
-@pytest.mark.skipif(not SERVICENOW.exists(), reason="the ServiceNow log is not in ../shared/data")
+@pytest.mark.skipif(missing_data(SERVICENOW), reason="the ServiceNow log is not in ../shared/data")
 def test_the_builtin_servicenow_mapping(workspace: Path) -> None:
     result = runner.invoke(app, ["import", str(SERVICENOW), "--mapping", "servicenow", "--limit", "25"])
     assert result.exit_code == 0, result.output

@@ -27,7 +27,7 @@ from baton.signals.history_mapping import load_mapping
 from baton.signals.history_stats import HistoryFacts, count_facts
 from baton.store.db import Database, open_database
 from baton.store.schema import events, outbox, tickets
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing_data
 
 DATA = ROOT.parent / "shared" / "data"
 LOGS = {
@@ -37,9 +37,7 @@ LOGS = {
 # The first tickets of each log: about 11,700 events of ServiceNow and 8,600 of BPI 2013.
 SAMPLE = {"servicenow": 2_000, "bpic2013": 1_000}
 
-pytestmark = pytest.mark.skipif(
-    not all(p.exists() for p in LOGS.values()), reason=f"the real logs are not in {DATA}"
-)
+pytestmark = pytest.mark.skipif(missing_data(*LOGS.values()), reason=f"the real logs are not in {DATA}")
 
 
 @functools.cache

@@ -29,14 +29,14 @@ from baton.replay.run import PolicyRun
 from baton.store import repo
 from baton.store.db import Database
 from baton.store.schema import decisions, events
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing_data
 from tests.integration.test_kpis_live import drive, mixed
 from tests.unit.analytics.test_kpis import ACCOUNTS, KPI_POLICY
 
 HISTORY = ROOT.parent / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
 LIMIT = "120"
 runner = CliRunner()
-needs_log = pytest.mark.skipif(not HISTORY.exists(), reason=f"the ServiceNow log is not at {HISTORY}")
+needs_log = pytest.mark.skipif(missing_data(HISTORY), reason=f"the ServiceNow log is not at {HISTORY}")
 
 
 @pytest.fixture(scope="module")

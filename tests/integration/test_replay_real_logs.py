@@ -26,14 +26,12 @@ from baton.policy.loader import load_policy
 from baton.replay.history import as_it_happened
 from baton.replay.outputs import write_replay
 from baton.signals.history_mapping import load_mapping
-from tests.conftest import EXAMPLE_POLICY, ROOT
+from tests.conftest import EXAMPLE_POLICY, ROOT, missing_data
 
 DATA = ROOT.parent / "shared" / "data"
 SERVICENOW = DATA / "servicenow_incident_event_log.csv.gz"
 BPIC = DATA / "bpic2013_volvo_it_incidents_VINST.csv.gz"
-pytestmark = pytest.mark.skipif(
-    not (SERVICENOW.exists() and BPIC.exists()), reason=f"the real logs are not in {DATA}"
-)
+pytestmark = pytest.mark.skipif(missing_data(SERVICENOW, BPIC), reason=f"the real logs are not in {DATA}")
 SN_PRIORITY = {"1 - Critical": "urgent", "2 - High": "high", "3 - Moderate": "normal", "4 - Low": "low"}
 
 
