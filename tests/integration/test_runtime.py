@@ -286,3 +286,16 @@ def test_unknown_connector_dead_letters_with_reason(engine: Engine, db: Database
     with db.reader.connect() as conn:
         status = conn.execute(select(outbox.c.status)).scalar_one()
     assert status == "dead"
+
+
+def test_the_dedup_lookup_uses_the_unique_index_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from baton.store import repo
+    from baton.store.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.migrate()
+    with db.reader.connect() as conn:
+        plan = repo.explain_lookup(conn, "zendesk", "1")
+    db.dispose()
+    assert "uq_events_source_event_id" in plan or "sqlite_autoindex_events" in plan, plan
+    assert "SCAN events" not in plan, plan

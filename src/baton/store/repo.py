@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -50,30 +50,51 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+def _by_first(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for first, second in dict.fromkeys(keys):
+        grouped.setdefault(first, []).append(second)
+    return grouped
+
+
+# Lookups by (source, id) pairs are made as ``source = :s AND id IN (...)``, one query per source:
+# a row-value ``(a, b) IN (...)`` makes SQLite scan the whole table instead of using the unique
+# index, which grew with history (41 ms per 256 keys at 20,000 events, against 1.2 ms this way).
+
+
 def existing_events(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Which ``(source, event_id)`` pairs are already stored, with the ticket each belongs to."""
     found: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(list(dict.fromkeys(keys))):
-        rows = conn.execute(
-            select(events.c.source, events.c.event_id, events.c.ticket_id).where(
-                tuple_(events.c.source, events.c.event_id).in_(chunk)
+    for source, ids in _by_first(keys).items():
+        for chunk in _chunks(ids):
+            rows = conn.execute(
+                select(events.c.event_id, events.c.ticket_id).where(
+                    events.c.source == source, events.c.event_id.in_(chunk)
+                )
             )
-        )
-        found.update({(r.source, r.event_id): r.ticket_id for r in rows})
+            found.update({(source, r.event_id): r.ticket_id for r in rows})
     return found
 
 
 def find_links(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Canonical ticket ids for ``(system, external_id)`` pairs that are known."""
     found: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(list(dict.fromkeys(keys))):
-        rows = conn.execute(
-            select(external_links.c.system, external_links.c.external_id, external_links.c.ticket_id).where(
-                tuple_(external_links.c.system, external_links.c.external_id).in_(chunk)
+    for system, ids in _by_first(keys).items():
+        for chunk in _chunks(ids):
+            rows = conn.execute(
+                select(external_links.c.external_id, external_links.c.ticket_id).where(
+                    external_links.c.system == system, external_links.c.external_id.in_(chunk)
+                )
             )
-        )
-        found.update({(r.system, r.external_id): r.ticket_id for r in rows})
+            found.update({(system, r.external_id): r.ticket_id for r in rows})
     return found
+
+
+def explain_lookup(conn: Connection, source: str, event_id: str) -> str:
+    """SQLite's plan for the dedup lookup (tests check it uses the index)."""
+    query = select(events.c.ticket_id).where(events.c.source == source, events.c.event_id.in_([event_id]))
+    compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+    return " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
 
 
 def load_tickets(conn: Connection, ids: Sequence[str]) -> dict[str, Ticket]:
