@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -205,6 +205,13 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> None:
+    """Start this process's high-water mark afresh (Linux: ``clear_refs`` 5), so that a process
+    reused for several measurements reports each one's own peak."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted sequence."""
     if not sorted_values:
@@ -256,6 +263,7 @@ __all__ = [
     "prepare",
     "print_table",
     "realistic_stream",
+    "reset_peak_rss",
     "wall_ms",
     "workdir",
 ]

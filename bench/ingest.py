@@ -46,6 +46,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -70,6 +71,7 @@ from _common import (
     prepare,
     print_table,
     realistic_stream,
+    reset_peak_rss,
     wall_ms,
     workdir,
 )
@@ -122,12 +124,23 @@ Work = list[str] | list[dict[str, list[dict[str, Any]]]]
 # -- one worker process ---------------------------------------------------------------------------
 
 
-def _worker(mode: str, url: str, work: Work, batch: int, barrier: Barrier, out: Queue[Any]) -> None:
-    """Ingest, bare-insert or replay ``work`` in batches; report start, end and outcome counts."""
+def _serve(tasks: Queue[Any], barrier: Barrier, out: Queue[Any]) -> None:
+    """A worker process: run measurement tasks until told to stop (spawned once, used many times)."""
     # Refused events are counted and their first errors reported; one log line each would bury
     # the figures (and a refused event makes the engine retry its whole batch one by one).
     logging.getLogger("baton").setLevel(logging.CRITICAL)
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
+    while (task := tasks.get()) is not None:
+        try:
+            out.put(("ok", _task(*task, barrier=barrier)))
+        except BaseException:
+            barrier.abort()  # the others must not wait for this one
+            out.put(("error", traceback.format_exc()))
+
+
+def _task(mode: str, url: str, work: Work, batch: int, *, barrier: Barrier) -> tuple[Any, ...]:
+    """Ingest, bare-insert or replay ``work`` in batches; report start, end and outcome counts."""
+    reset_peak_rss()
     db = open_database(url)
     engine = None
     stream: list[Event] = []
@@ -144,7 +157,7 @@ def _worker(mode: str, url: str, work: Work, batch: int, barrier: Barrier, out: 
         pass  # open the pooled connection before the clock starts
     statuses: Counter[str] = Counter()
     errors: dict[str, None] = {}
-    barrier.wait()
+    barrier.wait(timeout=600)
     start, cpu = time.time(), time.process_time()
     if mode == "engine":
         assert engine is not None
@@ -169,7 +182,45 @@ def _worker(mode: str, url: str, work: Work, batch: int, barrier: Barrier, out: 
                         statuses[table.name] += len(tables[table.name])
     end, cpu = time.time(), time.process_time() - cpu
     db.dispose()
-    out.put((start, end, dict(statuses), maxrss_mb(), cpu, list(errors)[:3]))
+    return (start, end, dict(statuses), maxrss_mb(), cpu, list(errors)[:3])
+
+
+class Workers:
+    """``n`` spawned processes that stay up for every measurement with that many workers: starting
+    a Python process that imports Baton costs seconds, which would otherwise go into every run."""
+
+    def __init__(self, n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.barrier = ctx.Barrier(n)
+        self.out: Queue[Any] = ctx.Queue()
+        self.tasks: list[Queue[Any]] = [ctx.Queue() for _ in range(n)]
+        self.procs = [
+            ctx.Process(target=_serve, args=(tasks, self.barrier, self.out), daemon=True)
+            for tasks in self.tasks
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def run(self, mode: str, url: str, work: Sequence[Work]) -> list[tuple[Any, ...]]:
+        self.barrier.reset()
+        for tasks, part in zip(self.tasks, work, strict=True):
+            tasks.put((mode, url, part, BATCH))
+        reports, failures = [], []
+        for _ in self.procs:
+            try:
+                status, report = self.out.get(timeout=900)
+            except queue.Empty:
+                raise SystemExit(f"{mode}: the workers did not finish in 15 minutes") from None
+            (reports if status == "ok" else failures).append(report)
+        if failures:
+            raise SystemExit(f"{mode}: a worker failed:\n{failures[0]}")
+        return reports
+
+    def close(self) -> None:
+        for tasks in self.tasks:
+            tasks.put(None)
+        for proc in self.procs:
+            proc.join(timeout=30)
 
 
 def _slices(lines: Sequence[str], workers: int) -> list[list[str]]:
@@ -201,6 +252,7 @@ def _written_rows(db: Database, *, batches: int, workers: int, after_seq: int) -
 
 
 def measure(
+    pool: Workers,
     backend: str,
     mode: str,
     work: Sequence[Work],
@@ -213,7 +265,6 @@ def measure(
     """One timed run in a fresh database, one process per item of ``work``; checks afterwards that
     every event was stored. With ``keep`` (engine runs), also returns what the engine wrote, cut
     into ``keep`` commits, for a bare-all run."""
-    ctx = multiprocessing.get_context("spawn")
     written: list[Work] = []
     with fresh_database(backend, workdir=scratch) as url:
         fresh = prepare(url)
@@ -223,28 +274,7 @@ def measure(
         if history:
             first = next(line for part in work for line in part if isinstance(line, str))
             prefill_history(url, events=history, seed_event=Event.model_validate_json(first))
-        barrier = ctx.Barrier(len(work))
-        out: Queue[Any] = ctx.Queue()
-        procs = [
-            ctx.Process(target=_worker, args=(mode, url, part, BATCH, barrier, out), daemon=True)
-            for part in work
-        ]
-        for proc in procs:
-            proc.start()
-        reports = []
-        deadline = time.monotonic() + 900
-        while len(reports) < len(procs):
-            try:
-                reports.append(out.get(timeout=1))
-            except queue.Empty:
-                if any(p.exitcode not in (None, 0) for p in procs):
-                    raise SystemExit(f"{backend}/{mode}: a worker failed (its traceback is above)") from None
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{backend}/{mode}: the workers did not finish in 15 minutes") from None
-        for proc in procs:
-            proc.join()
-            if proc.exitcode != 0:
-                raise SystemExit(f"{backend}/{mode}: a worker exited with {proc.exitcode}")
+        reports = pool.run(mode, url, work)
         db = open_database(url)
         with db.reader.connect() as conn:
             stored = (conn.scalar(select(func.count()).select_from(events)) or 0) - history
@@ -455,17 +485,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"ticket creates; batches of {BATCH}; SQLite with WAL and synchronous=FULL"
     )
     print("order per row: bare insert, engine, bare insert of all engine rows, bare insert again\n")
+    counts = [int(w) for w in args.workers.split(",")]
+    pools = {w: Workers(w) for w in sorted({*counts, 1})}
+    try:
+        run_all(args, n, http_n, lines, pools)
+    finally:
+        for pool in pools.values():
+            pool.close()
+
+
+def run_all(
+    args: argparse.Namespace, n: int, http_n: int, lines: Sequence[str], pools: dict[int, Workers]
+) -> None:
     rows: list[list[object]] = []
     details: list[str] = []
     with workdir(args.dir) as scratch:
         for backend in args.backends.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
+                pool = pools[workers]
                 slices: list[Work] = list(_slices(lines, workers))
                 commits = sum(-(-len(part) // BATCH) for part in slices)
-                before, _ = measure(backend, "bare", slices, n, scratch=scratch)
-                run, written = measure(backend, "engine", slices, n, scratch=scratch, keep=commits)
-                floor, _ = measure(backend, "bare-all", written, run.durable, scratch=scratch)
-                after, _ = measure(backend, "bare", slices, n, scratch=scratch)
+                before, _ = measure(pool, backend, "bare", slices, n, scratch=scratch)
+                run, written = measure(pool, backend, "engine", slices, n, scratch=scratch, keep=commits)
+                floor, _ = measure(pool, backend, "bare-all", written, run.durable, scratch=scratch)
+                after, _ = measure(pool, backend, "bare", slices, n, scratch=scratch)
                 bare = max(before.rate, after.rate)
                 failed = run.statuses.get("failed", 0)
                 rows.append(
@@ -535,8 +578,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "tickets, with their links), as after some weeks of a busy deployment:"
             )
             one = [list(lines[:m])]
-            fresh, _ = measure("sqlite", "engine", one, m, scratch=scratch)
-            grown, _ = measure("sqlite", "engine", one, m, scratch=scratch, history=args.history)
+            fresh, _ = measure(pools[1], "sqlite", "engine", one, m, scratch=scratch)
+            grown, _ = measure(pools[1], "sqlite", "engine", one, m, scratch=scratch, history=args.history)
             print_table(
                 ["events before", "events/s", "engine CPU us/event", "events/s vs fresh", "CPU vs fresh"],
                 [
