@@ -73,6 +73,36 @@ class Settings(BaseModel):
     pagerduty_events_url: str = Field(
         default="https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 URL."
     )
+    jira_url: str | None = Field(
+        default=None, description="Jira Cloud site, e.g. https://acme.atlassian.net."
+    )
+    jira_email: str | None = Field(default=None, description="Atlassian account e-mail for basic auth.")
+    jira_api_token: SecretStr | None = Field(default=None, description="Atlassian API token.")
+    jira_project: str | None = Field(default=None, description="Default Jira project key for new issues.")
+    linear_api_key: SecretStr | None = Field(default=None, description="Linear API key (lin_api_...).")
+    linear_api_url: str = Field(default="https://api.linear.app/graphql", description="Linear GraphQL URL.")
+    linear_team_id: str | None = Field(default=None, description="Default Linear team id for new issues.")
+    zendesk_url: str | None = Field(default=None, description="Zendesk site, e.g. https://acme.zendesk.com.")
+    zendesk_email: str | None = Field(default=None, description="Zendesk agent e-mail for API-token auth.")
+    zendesk_api_token: SecretStr | None = Field(default=None, description="Zendesk API token.")
+    salesforce_url: str | None = Field(
+        default=None, description="Salesforce instance URL, e.g. https://acme.my.salesforce.com."
+    )
+    salesforce_access_token: SecretStr | None = Field(default=None, description="Salesforce OAuth token.")
+    salesforce_api_version: str = Field(default="v61.0", description="Salesforce REST API version.")
+    hubspot_access_token: SecretStr | None = Field(default=None, description="HubSpot private-app token.")
+    hubspot_api_url: str = Field(default="https://api.hubapi.com", description="HubSpot API base URL.")
+    email_smtp_host: str | None = Field(default=None, description="Outbound SMTP server (email connector).")
+    email_smtp_port: int = Field(default=587, ge=1, le=65_535, description="Outbound SMTP port.")
+    email_smtp_username: str | None = Field(default=None, description="Outbound SMTP user.")
+    email_smtp_password: SecretStr | None = Field(default=None, description="Outbound SMTP password.")
+    email_smtp_security: str = Field(
+        default="starttls", pattern="^(starttls|tls|none)$", description="starttls, tls or none."
+    )
+    email_from: str | None = Field(default=None, description="From address of outbound mail.")
+    email_domain: str | None = Field(
+        default=None, description="Domain of outbound Message-IDs (default: the From address's domain)."
+    )
     log_level: str = Field(default="INFO")
     webhooks_file: Path | None = Field(
         default=None,
