@@ -58,6 +58,7 @@ class Runtime:
             lease=timedelta(seconds=self.settings.lease_seconds),
             max_attempts=self.settings.max_attempts,
             rate_limits=lambda: self.engine.policy.rate_limits,
+            linker=self.engine.ingest_in,
         )
         return Worker(
             engine=self.engine,

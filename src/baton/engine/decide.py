@@ -17,6 +17,7 @@ from datetime import datetime
 
 from baton.engine.decide_base import CLOSED, at_least, in_canary
 from baton.engine.decide_sla import SlaSteps
+from baton.engine.decide_sync import sync_actions
 from baton.model import (
     Artifact,
     Change,
@@ -89,6 +90,13 @@ def _decide(
 ) -> Decision:
     d = _Decider(event=event, context=context, policy=policy, now=now)
     d.verbose = verbose
+    if ticket is not None and event.data.get("echo"):
+        # Baton's own write coming back from a linked system: on the record, not acted on again.
+        d.ticket = ticket
+        d.reasons.append(
+            Reason(rule="sync.echo", matched=True, note=f"echo of Baton's change to {event.source}")
+        )
+        return d.finish(before=ticket)
     if ticket is None:
         d.open_ticket()
     else:
@@ -96,6 +104,8 @@ def _decide(
         d.apply_event()
     d.keep_clocks()
     d.escalate()
+    for action in sync_actions(ticket, d.ticket, event, policy):
+        d.add_action(action)
     return d.finish(before=ticket)
 
 

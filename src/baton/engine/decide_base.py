@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from baton.engine.brief import brief_values
+from baton.engine.decide_sync import links_param
 from baton.engine.env import environment
 from baton.model import (
     Action,
@@ -308,7 +309,11 @@ class DecisionState:
                     name=f"{rule}.{spec.name}",  # type: ignore[attr-defined]
                     connector=spec.connector,  # type: ignore[attr-defined]
                     kind=spec.kind,  # type: ignore[attr-defined]
-                    params={**spec.params, "ticket": self.ticket.id},  # type: ignore[attr-defined]
+                    params={
+                        **spec.params,  # type: ignore[attr-defined]
+                        "ticket": self.ticket.id,
+                        **({"links": links_param(self.ticket)} if self.ticket.external_links else {}),
+                    },
                     rule=rule,
                     approval=escalation.approval if escalation else "none",
                     author=escalation.author if escalation else None,

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -30,12 +30,15 @@ from baton.clock import Clock, to_ms
 from baton.connectors.base import Connector, Delivery, OutboundAction
 from baton.engine.breaker import Breakers
 from baton.errors import PermanentConnectorError, TransientConnectorError
-from baton.store import repo
+from baton.model import Event, EventType, ExternalLink
+from baton.store import echoes, repo
 from baton.store.db import Database
 from baton.store.repo import ClaimedAction
 from baton.store.schema import outbox, sent_log
 
-__all__ = ["DeliveryStats", "Outbox", "backoff_seconds"]
+__all__ = ["LINK_SOURCE", "DeliveryStats", "Outbox", "backoff_seconds"]
+
+LINK_SOURCE = "baton.link"
 
 _log = logging.getLogger("baton.outbox")
 
@@ -72,6 +75,7 @@ class Outbox:
         max_attempts: int = 8,
         rate_limits: Callable[[], Mapping[str, tuple[int, int]]] | None = None,
         breakers: Breakers | None = None,
+        linker: Callable[[Connection, Sequence[Event]], object] | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -82,6 +86,9 @@ class Outbox:
         # Read at each use, so a newly activated policy's limits apply without a restart.
         self.rate_limits = rate_limits or dict
         self.breakers = breakers or Breakers(db=db, clock=clock)
+        # Ingests the event that puts a newly created linked item on its ticket, inside the
+        # transaction that records the delivery (the engine's ``ingest_in``).
+        self.linker = linker
 
     def deliver(self, *, limit: int = 100, budget_seconds: float | None = None) -> DeliveryStats:
         """Claim up to ``limit`` actions and send them. With a ``budget_seconds``, stop sending once
@@ -222,6 +229,10 @@ class Outbox:
         }
         if delivery is not None:
             body["external_id"] = delivery.external_id
+            if delivery.detail:
+                body["detail"] = dict(delivery.detail)
+            if delivery.link is not None:
+                body["link"] = delivery.link.model_dump(mode="json", exclude_none=True)
         with self.db.write() as conn:
             if not self._still_ours(conn, action, status=status, now_ms=to_ms(now)):
                 return  # our lease ran out and another worker owns the row now
@@ -237,6 +248,70 @@ class Outbox:
                 )
             audit.append(
                 conn, [AuditRecord(kind, action.ticket_id, now, body)], is_postgres=self.db.is_postgres
+            )
+            if delivery is not None and delivery.link is not None:
+                self._linked(conn, action, delivery.link, delivery.wrote, now=now)
+
+    def _linked(
+        self,
+        conn: Connection,
+        action: ClaimedAction,
+        link: ExternalLink,
+        wrote: Mapping[str, str],
+        *,
+        now: datetime,
+    ) -> None:
+        """Record the item the action created or changed: what it wrote (to recognise the echo),
+        and, when the item is new to Baton, a ``baton.link`` event that puts it on the ticket, so
+        the item's own webhooks join this ticket and later changes are synced to it."""
+        if wrote:
+            echoes.record(
+                conn,
+                system=link.system,
+                external_id=link.id,
+                ticket_id=action.ticket_id,
+                wrote=wrote,
+                now_ms=to_ms(now),
+            )
+        if repo.find_links(conn, [(link.system, link.id)]):
+            return  # already linked (an item is never moved from one ticket to another here)
+        if self.linker is None:
+            repo.insert_links(
+                conn,
+                [
+                    {
+                        "system": link.system,
+                        "external_id": link.id,
+                        "ticket_id": action.ticket_id,
+                        "url": link.url,
+                    }
+                ],
+            )
+            return
+        event = Event(
+            source=LINK_SOURCE,
+            event_id=action.idempotency_key,
+            type=EventType.TICKET_UPDATED,
+            occurred_at=now,
+            ticket_id=action.ticket_id,
+            external=link,
+            data={"linked_by": action.action_name, "connector": action.connector},
+        )
+        try:
+            with conn.begin_nested():
+                self.linker(conn, [event])
+        except Exception:  # the delivery stands; the link alone is kept, and the failure logged
+            _log.exception("linking %s %s to %s failed", link.system, link.id, action.ticket_id)
+            repo.insert_links(
+                conn,
+                [
+                    {
+                        "system": link.system,
+                        "external_id": link.id,
+                        "ticket_id": action.ticket_id,
+                        "url": link.url,
+                    }
+                ],
             )
 
     def _retry(self, action: ClaimedAction, *, error: str, delay: float, count_attempt: bool = True) -> None:

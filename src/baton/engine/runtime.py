@@ -23,11 +23,12 @@ from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
 from baton.engine.decide import decide, new_ticket_id
+from baton.engine.decide_sync import ECHO_TYPES, reported
 from baton.model import Account, Action, Context, Decision, Event, EventType, ExternalLink, Stage, Ticket
 from baton.policy import versions
 from baton.policy.model import Policy
 from baton.policy.versions import PolicySet
-from baton.store import repo
+from baton.store import echoes, repo
 from baton.store.db import Database
 from baton.store.schema import decisions, events, outbox, timers
 
@@ -147,6 +148,11 @@ class Engine:
         accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
         accounts.update(repo.load_accounts(conn, sorted(account_ids)))
         loads = self._loads(conn)
+        awaited = echoes.take(
+            conn,
+            [(e.external.system, e.external.id) for e in batch if e.external and e.type.value in ECHO_TYPES],
+            now_ms=to_ms(now),
+        )
 
         results: list[IngestResult] = []
         for event in batch:
@@ -154,6 +160,7 @@ class Engine:
             if key in known:
                 results.append(IngestResult("duplicate", event.source, event.event_id, known[key]))
                 continue
+            event = _mark_echo(conn, event, awaited)
             ticket_id = self._ticket_id(event, links)
             ticket = work.tickets.get(ticket_id)
             if ticket is None and event.type == EventType.TIMER_FIRED:
@@ -342,6 +349,34 @@ class Engine:
             self.ingest_in(conn, fired)
             repo.mark_timers_fired(conn, [t.id for t in due], now_ms=to_ms(now))
             return len(due)
+
+
+def _mark_echo(conn: Connection, event: Event, awaited: echoes.Expected) -> Event:
+    """Set ``data.echo`` when every synced value the event reports is one a connector wrote to
+    that item and is still awaited (consuming those expectations). Only the engine sets it: a
+    sender's own ``echo`` key is dropped, so nobody can make Baton ignore their events."""
+    data = event.data
+    if "echo" in data:
+        data = {k: v for k, v in data.items() if k != "echo"}
+        event = event.model_copy(update={"data": data})
+    if event.external is None or event.type.value not in ECHO_TYPES:
+        return event
+    pending = awaited.get((event.external.system, event.external.id))
+    values = reported(event)
+    if not pending or not values:
+        return event
+    matched: list[int] = []
+    for name, value in values.items():
+        hit = next((row for row, f, v in pending if f == name and v == value and row not in matched), None)
+        if hit is not None:
+            matched.append(hit)
+    if not matched:
+        return event
+    echoes.consume(conn, matched)
+    pending[:] = [p for p in pending if p[0] not in matched]
+    if len(matched) < len(values):
+        return event  # partly Baton's write, partly news: treated as news
+    return event.model_copy(update={"data": {**data, "echo": True}})
 
 
 def _links_of(event: Event) -> tuple[ExternalLink, ...]:

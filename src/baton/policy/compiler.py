@@ -31,6 +31,7 @@ from baton.policy.model import (
     Role,
     Route,
     SlaPolicy,
+    SyncTarget,
     Team,
     Threshold,
     UpdateCadence,
@@ -237,6 +238,11 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
         escalations=rules,
         templates=templates,
         escalation_by_name={rule.name: rule for rule in rules},
+        sync=tuple(
+            SyncTarget(system=system, connector=spec.connector or system, fields=spec.fields)
+            for system, spec in baton.sync.items()
+            if spec.enabled
+        ),
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "Role",
     "Route",
     "SlaPolicy",
+    "SyncTarget",
     "Team",
     "Threshold",
     "UpdateCadence",
@@ -142,6 +143,15 @@ class Escalation:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """Baton's changes to ``fields`` go to the ticket's link in ``system`` through ``connector``."""
+
+    system: str
+    connector: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     version: str
@@ -165,6 +175,7 @@ class Policy:
     escalations: tuple[Escalation, ...]
     templates: Templates
     escalation_by_name: dict[str, Escalation] = field(default_factory=dict)
+    sync: tuple[SyncTarget, ...] = ()
 
     def next_tier(self, tier: str | None) -> str | None:
         if tier not in self.tiers:

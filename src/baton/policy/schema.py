@@ -112,6 +112,20 @@ class SafetyDoc(Doc):
         return value
 
 
+SYNC_FIELDS = ("assignee", "team", "tier", "priority", "status")
+
+
+class SyncDoc(Doc):
+    """Write Baton's changes to a linked system: the key of ``sync`` is the link's system
+    (``zendesk``, ``jira``...), ``connector`` the connector that writes (default: the same name)."""
+
+    connector: Name | None = None
+    fields: tuple[Literal[SYNC_FIELDS], ...] = Field(  # type: ignore[valid-type]
+        min_length=1, description="What to write: assignee, team, tier, priority, status."
+    )
+    enabled: bool = True
+
+
 class BatonDoc(Doc):
     name: Name
     description: str = ""
@@ -130,6 +144,9 @@ class BatonDoc(Doc):
         default=(), description="Connectors in use; members need their identities."
     )
     notify_connector: Name = Field(default="log", description="Where notifications to people go by default.")
+    sync: dict[Name, SyncDoc] = Field(
+        default_factory=dict, description="Linked systems Baton writes its changes to, by system."
+    )
     safety: SafetyDoc = SafetyDoc()
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "claim_outbox",
     "existing_events",
     "find_links",
+    "group_pairs",
     "load_accounts",
     "load_tickets",
     "upsert_accounts",
@@ -50,7 +51,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
-def _by_first(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+def group_pairs(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for first, second in dict.fromkeys(keys):
         grouped.setdefault(first, []).append(second)
@@ -65,7 +66,7 @@ def _by_first(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
 def existing_events(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Which ``(source, event_id)`` pairs are already stored, with the ticket each belongs to."""
     found: dict[tuple[str, str], str] = {}
-    for source, ids in _by_first(keys).items():
+    for source, ids in group_pairs(keys).items():
         for chunk in _chunks(ids):
             rows = conn.execute(
                 select(events.c.event_id, events.c.ticket_id).where(
@@ -79,7 +80,7 @@ def existing_events(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[t
 def find_links(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Canonical ticket ids for ``(system, external_id)`` pairs that are known."""
     found: dict[tuple[str, str], str] = {}
-    for system, ids in _by_first(keys).items():
+    for system, ids in group_pairs(keys).items():
         for chunk in _chunks(ids):
             rows = conn.execute(
                 select(external_links.c.external_id, external_links.c.ticket_id).where(

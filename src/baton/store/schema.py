@@ -27,6 +27,7 @@ __all__ = [
     "audit_log",
     "connector_state",
     "decisions",
+    "echoes",
     "events",
     "external_links",
     "metadata",
@@ -212,6 +213,21 @@ connector_state = Table(
     Column("open_until_ms", BigInteger),
     Column("updated_ms", BigInteger, nullable=False),
 )
+
+# What connectors wrote to linked items (see engine/decide_sync.py): a webhook that reports these
+# values back is Baton's own change returning, not news. Rows expire; a matched row is consumed.
+echoes = Table(
+    "echoes",
+    metadata,
+    Column("id", Serial, primary_key=True, autoincrement=True),
+    Column("system", String(64), nullable=False),
+    Column("external_id", String(256), nullable=False),
+    Column("field", String(32), nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("ticket_id", String(128), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+Index("ix_echoes_item", echoes.c.system, echoes.c.external_id)
 
 # Which account an e-mail domain belongs to (filled from accounts' ``domains``).
 account_domains = Table(
