@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/outbox.py
 
 clean:
 	rm -rf $(VENV) .baton .pytest_cache .mypy_cache .ruff_cache

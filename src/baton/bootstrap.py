@@ -59,6 +59,7 @@ class Runtime:
             max_attempts=self.settings.max_attempts,
             rate_limits=lambda: self.engine.policy.rate_limits,
             linker=self.engine.ingest_in,
+            send_timeout=timedelta(seconds=self.settings.http_total_timeout),
         )
         return Worker(
             engine=self.engine,

@@ -76,6 +76,7 @@ class Outbox:
         rate_limits: Callable[[], Mapping[str, tuple[int, int]]] | None = None,
         breakers: Breakers | None = None,
         linker: Callable[[Connection, Sequence[Event]], object] | None = None,
+        send_timeout: timedelta | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -89,6 +90,10 @@ class Outbox:
         # Ingests the event that puts a newly created linked item on its ticket, inside the
         # transaction that records the delivery (the engine's ``ingest_in``).
         self.linker = linker
+        # The longest one send may take (connectors' total HTTP timeout); a claim with more than
+        # this left needs no renewal before the send, which saves a commit per action.
+        self.send_timeout = send_timeout if send_timeout is not None else lease / 2
+        self._held_until: dict[int, int] = {}
 
     def deliver(self, *, limit: int = 100, budget_seconds: float | None = None) -> DeliveryStats:
         """Claim up to ``limit`` actions and send them. With a ``budget_seconds``, stop sending once
@@ -115,6 +120,8 @@ class Outbox:
                 repo.release_claims(conn, extra, worker=self.worker)
                 claimed = [a for a in claimed if a.id not in set(extra)]
             sent = repo.already_sent(conn, [a.idempotency_key for a in claimed])
+        held = to_ms(now) + int(self.lease.total_seconds() * 1000)
+        self._held_until = {a.id: held for a in claimed}
         stats.claimed = len(claimed)
         tripped: set[str] = set()
         for position, action in enumerate(claimed):
@@ -351,9 +358,13 @@ class Outbox:
                 )
 
     def _renew(self, action: ClaimedAction) -> bool:
-        """Extend our claim just before sending; False when the lease already ran out and the row
-        may be in another worker's hands. A batch slower than the lease then never sends twice."""
+        """Make sure the claim outlasts the send: extend it unless what is left of it covers the
+        longest send plus a second. False when the lease already ran out and the row may be in
+        another worker's hands. A batch slower than the lease then never sends twice."""
         now_ms = to_ms(self.clock.now())
+        needed = int((self.send_timeout.total_seconds() + 1) * 1000)
+        if self._held_until.get(action.id, 0) - now_ms > needed:
+            return True
         with self.db.write() as conn:
             result = conn.execute(
                 update(outbox)
@@ -362,6 +373,8 @@ class Outbox:
                 )
                 .values(claimed_until_ms=now_ms + int(self.lease.total_seconds() * 1000))
             )
+        if result.rowcount:
+            self._held_until[action.id] = now_ms + int(self.lease.total_seconds() * 1000)
         return bool(result.rowcount)
 
     def _still_ours(self, conn: Connection, action: ClaimedAction, *, status: str, now_ms: int) -> bool:
