@@ -104,3 +104,38 @@ def test_dead_letter_queue_and_circuits_over_the_api(
     assert client.get("/v1/outbox/999999", headers=auth(tokens["viewer"])).status_code == 404
     assert client.get("/v1/connectors", headers=auth(tokens["viewer"])).json() == {"circuits": []}
     assert client.get("/v1/connectors").status_code == 401
+
+
+def test_metrics_show_the_outbox_timers_circuits_and_chain_in_prometheus_format(
+    client: TestClient, engine: Engine, db: Database, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from baton.engine.breaker import Breakers
+
+    engine.ingest([event(1), event(2)])
+    with db.write() as conn:
+        first = conn.execute(select(outbox.c.id).order_by(outbox.c.id)).scalars().first()
+        conn.execute(update(outbox).where(outbox.c.id == first).values(status="dead"))
+    breakers = Breakers(db=db, clock=clock)
+    for _ in range(10):
+        breakers.failed("slack", error="HTTP 503")
+    assert client.get("/metrics").status_code == 401
+    response = client.get("/metrics", headers=auth(tokens["viewer"]))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    with db.reader.connect() as conn:
+        counts = read.stats(conn)
+    assert samples[("baton_outbox_actions", (("status", "dead"),))] == 1
+    assert samples[("baton_outbox_actions", (("status", "pending"),))] == counts["outbox"]["pending"]
+    assert samples[("baton_timers", (("status", "pending"),))] == counts["timers"]["pending"]
+    assert samples[("baton_tickets", (("stage", "open"),))] == 2
+    assert samples[("baton_events_total", ())] == 2
+    assert samples[("baton_audit_entries", ())] == counts["audit_entries"]
+    assert samples[("baton_connector_circuit_state", (("connector", "slack"), ("state", "open")))] == 1
+    assert samples[("baton_connector_circuit_state", (("connector", "slack"), ("state", "closed")))] == 0
+    assert samples[("baton_outbox_oldest_waiting_seconds", ())] == 0

@@ -30,6 +30,7 @@ from baton.signals.webhooks import webhook_router
 from baton.store import read
 from baton.store.db import Database
 from baton.web.auth import Principal, authenticate
+from baton.web.metrics import metrics_router
 from baton.web.operations import operations_router
 
 __all__ = ["create_app"]
@@ -325,5 +326,6 @@ def create_app(
     app.include_router(
         operations_router(db=db, batcher=batcher, clock=clock or SystemClock(), principal=principal)
     )
+    app.include_router(metrics_router(db=db, now=(clock or SystemClock()).now, reader=principal("read")))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
