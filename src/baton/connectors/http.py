@@ -245,8 +245,12 @@ class HttpResponse:
     truncated: bool = False
 
     def json(self) -> Any:
-        """The body as JSON; ``ValueError`` when it is not."""
-        return json.loads(self.body)
+        """The body as JSON; ``ValueError`` when it is not (also for a body nested too deep to
+        parse, which the json module reports as ``RecursionError``)."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def parse_retry_after(

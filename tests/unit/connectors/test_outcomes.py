@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from baton.connectors.config import HttpConfig
-from baton.connectors.http import OutboundHttp, error_for, origin, parse_retry_after
+from baton.connectors.http import HttpResponse, OutboundHttp, error_for, origin, parse_retry_after
 from baton.errors import PermanentConnectorError, TransientConnectorError
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -89,3 +89,9 @@ def test_messages_are_masked_and_cut() -> None:
     http = OutboundHttp(HttpConfig(), secrets=["xoxb-123-SECRET", ""])
     assert http.clean("bad token xoxb-123-SECRET here") == "bad token [secret] here"
     assert len(http.clean("x" * 2_000)) == 500
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 100_000, b"not json", b"\xff\xfe"])
+def test_a_hostile_response_body_is_a_value_error_not_a_crash(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        HttpResponse(200, httpx.Headers(), body).json()
