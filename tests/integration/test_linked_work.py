@@ -201,3 +201,61 @@ def test_a_senders_own_echo_flag_is_ignored(linked_engine: Engine, db: Database)
     decision = _last_decision(db, opened.ticket_id or "")
     assert "sync.echo" not in [r["rule"] for r in decision["reasons"]]
     assert _ticket(db, opened.ticket_id or "").priority.value == "high"
+
+
+def test_a_whole_item_webhook_is_an_echo_when_only_batons_write_differs(
+    linked_engine: Engine, db: Database, clock: FakeClock, vendors: dict[str, Vendor]
+) -> None:
+    (opened,) = linked_engine.ingest([event(1, subject="export is slow", priority="normal")])
+    ticket_id = opened.ticket_id or ""
+    box = _outbox(linked_engine, db, clock, vendors)
+    linked_engine.ingest(
+        [
+            event("o-1", "priority.changed", source="console", priority="high").model_copy(
+                update={"ticket_id": ticket_id, "external": None}
+            ),
+            event("o-2", "priority.changed", source="console", priority="urgent").model_copy(
+                update={"ticket_id": ticket_id, "external": None}
+            ),
+        ]
+    )
+    _drain(box)
+    # Zendesk reports the whole ticket on each update: the stale priority plus what is unchanged.
+    whole = {"priority": "high", "status": "open", "subject": "export is slow"}
+    linked_engine.ingest([event("z-2", "ticket.updated", ticket="1", **whole)])
+    assert [r["rule"] for r in _last_decision(db, ticket_id)["reasons"]] == ["sync.echo"]
+    assert _ticket(db, ticket_id).priority.value == "urgent"
+    # The next whole-ticket update carries a person's change besides Baton's write: news.
+    linked_engine.ingest(
+        [event("z-3", "ticket.updated", ticket="1", **{**whole, "priority": "urgent"}, tier="L3")]
+    )
+    decision = _last_decision(db, ticket_id)
+    assert "sync.echo" not in [r["rule"] for r in decision["reasons"]]
+    assert _ticket(db, ticket_id).tier == "L3"
+
+
+def test_linked_work_does_not_rewrite_or_solve_the_customers_ticket(
+    linked_engine: Engine, db: Database, clock: FakeClock, vendors: dict[str, Vendor]
+) -> None:
+    (opened,) = linked_engine.ingest([event(1, subject="bug in the export", priority="normal")])
+    ticket_id = opened.ticket_id or ""
+    _drain(_outbox(linked_engine, db, clock, vendors))
+    # Jira announces the issue Baton created, then an engineer resolves it.
+    linked_engine.ingest(
+        [
+            event(
+                "j-1",
+                "ticket.created",
+                ticket="10001",
+                source="jira",
+                subject="ENG-1 export bug",
+                priority="low",
+            ),
+            event("j-2", "ticket.solved", ticket="10001", source="jira"),
+        ]
+    )
+    ticket = _ticket(db, ticket_id)
+    assert ticket.subject == "bug in the export" and ticket.stage.value != "solved"
+    assert ticket.priority.value == "low"  # priority is shared with Jira in this policy's sync
+    notes = [r["note"] for r in _last_decision(db, ticket_id)["reasons"] if r["rule"] == "linked.jira"]
+    assert notes == ["linked work: ticket.solved kept for the policy; not applied: its status"]

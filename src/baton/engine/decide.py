@@ -31,6 +31,7 @@ from baton.model import (
     Reason,
     Stage,
     Ticket,
+    TicketFields,
     dump,
     replace,
 )
@@ -52,6 +53,17 @@ _TRACKED = (
     "subject",
     "account_id",
 )
+
+
+_STATUS_EVENTS = frozenset({EventType.STATUS_CHANGED, EventType.SOLVED, EventType.CLOSED, EventType.REOPENED})
+
+
+def linked_item(ticket: Ticket, event: Event) -> bool:
+    """Whether ``event`` is about an item linked to ``ticket`` in another system than the one
+    that reported the ticket first (its origin), e.g. the Jira issue of a Zendesk ticket."""
+    if event.external is None or not ticket.external_links:
+        return False
+    return event.external.system != ticket.external_links[0].system
 
 
 def new_ticket_id(event: Event) -> str:
@@ -101,7 +113,10 @@ def _decide(
         d.open_ticket()
     else:
         d.ticket = ticket
-        d.apply_event()
+        if linked_item(ticket, event):
+            d.apply_linked()
+        else:
+            d.apply_event()
     d.keep_clocks()
     d.escalate()
     for action in sync_actions(ticket, d.ticket, event, policy):
@@ -246,6 +261,42 @@ class _Decider(SlaSteps):
                 self.change_status(Stage.OPEN)  # the same alert fired again: the problem is back
             case _:
                 pass
+
+    def apply_linked(self) -> None:
+        """An event about linked work (a Jira issue, a Salesforce case) rather than the ticket
+        itself: the link is kept and the policy sees the event, but only the fields ``sync``
+        shares with that system change the ticket. A linked issue's title, its "created", or its
+        own status (an engineer closing a bug) does not rewrite or solve the customer's ticket."""
+        e = self.event
+        shared = next(
+            (t.fields for t in self.policy.sync if e.external and t.system == e.external.system), ()
+        )
+        kept = {name: getattr(e.fields, name) for name in shared if getattr(e.fields, name) is not None}
+        ignored = sorted(name for name, value in e.fields if value is not None and name not in kept)
+        status_event = e.type in _STATUS_EVENTS
+        restricted = e.model_copy(
+            update={
+                "fields": TicketFields(**kept),
+                "type": e.type if (not status_event or "status" in shared) else EventType.TICKET_UPDATED,
+                "data": {k: v for k, v in e.data.items() if k != "brief"},
+            }
+        )
+        if e.type == EventType.TICKET_CREATED:
+            restricted = restricted.model_copy(update={"type": EventType.TICKET_UPDATED})
+        if ignored or restricted.type != e.type:
+            self.reasons.append(
+                Reason(
+                    rule=f"linked.{e.source}",
+                    matched=True,
+                    note=f"linked work: {e.type.value} kept for the policy; not applied: "
+                    + (", ".join(ignored) if ignored else "its status"),
+                )
+            )
+        self.event = restricted
+        try:
+            self.apply_event()
+        finally:
+            self.event = e
 
     def apply_override(self) -> None:
         """A person overrode the engine (capability X2): reassign, change tier or priority, pause or

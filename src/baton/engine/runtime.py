@@ -160,9 +160,9 @@ class Engine:
             if key in known:
                 results.append(IngestResult("duplicate", event.source, event.event_id, known[key]))
                 continue
-            event = _mark_echo(conn, event, awaited)
             ticket_id = self._ticket_id(event, links)
             ticket = work.tickets.get(ticket_id)
+            event = _mark_echo(conn, event, awaited, ticket, self.policies.current)
             if ticket is None and event.type == EventType.TIMER_FIRED:
                 continue  # defensive: a timer for a ticket that does not exist
             account_id = event.fields.account_id or (ticket.account_id if ticket else None)
@@ -351,32 +351,57 @@ class Engine:
             return len(due)
 
 
-def _mark_echo(conn: Connection, event: Event, awaited: echoes.Expected) -> Event:
-    """Set ``data.echo`` when every synced value the event reports is one a connector wrote to
-    that item and is still awaited (consuming those expectations). Only the engine sets it: a
-    sender's own ``echo`` key is dropped, so nobody can make Baton ignore their events."""
+def _mark_echo(
+    conn: Connection, event: Event, awaited: echoes.Expected, ticket: Ticket | None, policy: Policy
+) -> Event:
+    """Set ``data.echo`` when the event is Baton's own write coming back: it reports a value a
+    connector wrote to that item (still awaited), and every value it reports that differs from
+    the ticket is such a value.
+
+    Webhooks often report the whole item (Zendesk sends every field on each update), so values
+    the ticket already holds are not evidence either way; what matters is whether the event would
+    change anything that Baton did not itself just write. Matching expectations are consumed.
+    Only the engine sets ``echo``: a sender's own key is dropped, so nobody can make Baton ignore
+    their events."""
     data = event.data
     if "echo" in data:
         data = {k: v for k, v in data.items() if k != "echo"}
         event = event.model_copy(update={"data": data})
-    if event.external is None or event.type.value not in ECHO_TYPES:
+    if event.external is None or ticket is None or event.type.value not in ECHO_TYPES:
         return event
     pending = awaited.get((event.external.system, event.external.id))
     values = reported(event)
     if not pending or not values:
         return event
-    matched: list[int] = []
+    matched: dict[str, int] = {}
     for name, value in values.items():
-        hit = next((row for row, f, v in pending if f == name and v == value and row not in matched), None)
+        hit = next((row for row, f, v in pending if f == name and v == value), None)
         if hit is not None:
-            matched.append(hit)
+            matched[name] = hit
     if not matched:
         return event
-    echoes.consume(conn, matched)
-    pending[:] = [p for p in pending if p[0] not in matched]
-    if len(matched) < len(values):
-        return event  # partly Baton's write, partly news: treated as news
+    echoes.consume(conn, list(matched.values()))
+    pending[:] = [p for p in pending if p[0] not in matched.values()]
+    news = [name for name, value in values.items() if not _holds(ticket, policy, name, value)]
+    if any(name not in matched for name in news):
+        return event  # news besides Baton's own write
     return event.model_copy(update={"data": {**data, "echo": True}})
+
+
+def _holds(ticket: Ticket, policy: Policy, name: str, value: str) -> bool:
+    """Whether the ticket already has ``value`` for a synced field (an assignee by any of the
+    owner's identities)."""
+    if name == "assignee":
+        person = ticket.owner.person if ticket.owner else None
+        member = policy.members.get(person) if person else None
+        return value == person or (member is not None and value in member.identities.values())
+    current = {
+        "team": ticket.team,
+        "tier": ticket.tier,
+        "priority": ticket.priority.value,
+        "status": ticket.stage.value,
+    }
+    return current.get(name) == value
 
 
 def _links_of(event: Event) -> tuple[ExternalLink, ...]:
