@@ -152,3 +152,30 @@ def test_changes_record_what_changed() -> None:
 def test_bodies_that_are_not_jira_webhooks_are_refused(body: object, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
         ADAPTER.parse(Delivery.from_bytes(json.dumps(body).encode(), received_at=RECEIVED))
+
+
+@pytest.mark.parametrize(
+    ("labels", "ticket_id"),
+    [
+        (["payments", "baton-t-0123456789abcdef", "baton-" + "a" * 64], "T-0123456789abcdef"),
+        (["payments", "outage"], None),
+        (["baton-t-0123456789ABCDEF", "baton-t-0123", "xbaton-t-0123456789abcdef"], None),
+        ([7, None, {"x": 1}], None),
+    ],
+)
+def test_an_issue_baton_opened_names_its_ticket_through_its_label(
+    labels: list[Any], ticket_id: str | None
+) -> None:
+    payload = json.loads((FIXTURES / "issue_created.json").read_bytes())
+    payload["issue"]["fields"]["labels"] = labels
+    events = ADAPTER.parse(
+        Delivery.from_bytes(json.dumps(payload).encode(), received_at=RECEIVED, headers=DELIVERY)
+    )
+    assert [e.ticket_id for e in events] == [ticket_id]
+
+
+def test_the_connectors_ticket_label_is_the_one_the_adapter_reads() -> None:
+    from baton.connectors.jira import ticket_label
+    from baton.signals.adapters.jira import baton_ticket
+
+    assert baton_ticket([ticket_label("T-0123456789abcdef")]) == "T-0123456789abcdef"

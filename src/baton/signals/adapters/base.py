@@ -133,8 +133,10 @@ def build_events(
     external: ExternalLink,
     drafts: Sequence[Draft],
     references: Sequence[ExternalLink] = (),
+    ticket_id: str | None = None,
 ) -> list[Event]:
-    """Validated events for one delivery, with ids from :func:`event_ids`.
+    """Validated events for one delivery, with ids from :func:`event_ids`. ``ticket_id`` names
+    the Baton ticket when the vendor's item says which one it belongs to (an issue Baton opened).
 
     Text longer than a canonical field allows is cut to fit; anything else the model refuses is an
     :class:`InputError` naming the field.
@@ -149,6 +151,7 @@ def build_events(
             "occurred_at": draft.occurred_at,
             "external": external,
             "references": tuple(references),
+            "ticket_id": ticket_id,
             "fields": _fit_fields(draft.fields),
             "data": {key: value for key, value in draft.data.items() if value is not None},
         }

@@ -34,6 +34,7 @@ numeric ``id`` is the external id (a key changes when an issue moves project; th
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
@@ -123,7 +124,22 @@ class JiraAdapter:
             delivery_id=header(delivery.headers, DELIVERY_HEADER) or content_id(delivery.body),
             external=ExternalLink(system=self.source, id=issue_id, url=_browse_url(issue, key)),
             drafts=drafts,
+            ticket_id=baton_ticket(seq(obj(issue, "fields"), "labels")),
         )
+
+
+_TICKET_LABEL = re.compile(r"^baton-t-([0-9a-f]{16})$")
+
+
+def baton_ticket(labels: list[Any]) -> str | None:
+    """The Baton ticket an issue belongs to, from the ``baton-t-<id>`` label the Jira connector
+    puts on every issue it opens (connectors/jira.py ``ticket_label``). Its webhooks then join
+    that ticket even when they arrive before the delivery that created the issue is recorded."""
+    for label in labels:
+        found = _TICKET_LABEL.match(label) if isinstance(label, str) else None
+        if found:
+            return f"T-{found.group(1)}"
+    return None
 
 
 def _changes(items: list[Any], issue: dict[str, Any], at: datetime) -> list[Draft]:
