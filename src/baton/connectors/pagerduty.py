@@ -15,7 +15,11 @@ One ``POST /v2/enqueue`` per action, with the integration key as ``routing_key``
   ``error``, ``warning`` or ``info``; Baton's priorities ``urgent``/``high``/``normal``/``low``
   map onto them), ``component`` (the service), ``class``, ``group``, ``timestamp``, and
   ``custom_details`` with the ticket, the action key and the text;
-* the routing key is ``service_keys[params.service]`` when there is one, else ``routing_key``.
+* the routing key is ``service_keys[params.service]`` when there is one, else ``routing_key``;
+* kind ``sync`` (``sync: {pagerduty: {fields: [status]}}`` in the policy): a ticket that became
+  ``solved`` or ``closed`` resolves its alert; a trigger's delivery links the alert to the
+  ticket by its dedup key, which is what makes the ticket eligible for that sync (and names the
+  alert: with pages to several services, the latest is the one resolved).
 
 Responses: 202 is success (the body's ``dedup_key`` becomes the external id); 400 is a permanent
 failure ("check that the JSON is valid"), with PagerDuty's ``message`` and ``errors`` in the
@@ -36,6 +40,7 @@ from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import PagerDutyConfig, config_error, http_config, parse_service_keys
 from baton.connectors.http import HttpResponse, OutboundHttp
 from baton.errors import ConfigError, ConnectorError, PermanentConnectorError
+from baton.model import ExternalLink
 from baton.settings import Settings
 
 __all__ = ["PagerDutyConnector", "dedup_key", "severity"]
@@ -104,9 +109,30 @@ class PagerDutyConnector:
             raise ConfigError(f"pagerduty: {exc}") from None
 
     def send(self, action: OutboundAction) -> Delivery:
+        if action.kind == "sync":
+            return self._sync(action)
         if action.kind not in ("page", "notify"):
             raise PermanentConnectorError(f"pagerduty: cannot perform {action.kind!r}")
-        event = self.event(action)
+        return self._enqueue(action, self.event(action))
+
+    def _sync(self, action: OutboundAction) -> Delivery:
+        """The ticket was solved or closed: resolve its alert, named by the link's dedup key
+        (``params.external_id``). Other changes have nothing to say to PagerDuty."""
+        changes = action.params.get("changes")
+        status = changes.get("status") if isinstance(changes, dict) else None
+        if status not in ("solved", "closed"):
+            return Delivery(detail={"skipped": "nothing to resolve"})
+        key = _str(action.params.get("external_id")) or dedup_key(action.ticket_id)
+        prefix = dedup_key(action.ticket_id) + "/"
+        service = key[len(prefix) :] if key.startswith(prefix) else None  # its routing key
+        params = {"event_action": "resolve", "dedup_key": key, "service": service}
+        resolve = OutboundAction(
+            action.key, action.ticket_id, action.connector, "page", params, action.attempt
+        )
+        done = self._enqueue(resolve, self.event(resolve))
+        return Delivery(external_id=done.external_id, detail=done.detail, wrote={"status": str(status)})
+
+    def _enqueue(self, action: OutboundAction, event: dict[str, Any]) -> Delivery:
         response = self.http.request(
             "POST",
             self.config.events_url,
@@ -120,9 +146,14 @@ class PagerDutyConnector:
         except ValueError:
             answered = {}
         key = answered.get("dedup_key") if isinstance(answered, dict) else None
+        # The alert is linked to the ticket by its dedup key, so a ``sync`` to ``pagerduty``
+        # (``sync: {pagerduty: {fields: [status]}}``) resolves it when the ticket is solved.
         return Delivery(
             external_id=str(key or event["dedup_key"]),
             detail={"event_action": event["event_action"], "dedup_key": event["dedup_key"]},
+            link=ExternalLink(system="pagerduty", id=str(event["dedup_key"]))
+            if event["event_action"] == "trigger"
+            else None,
         )
 
     def event(self, action: OutboundAction) -> dict[str, Any]:

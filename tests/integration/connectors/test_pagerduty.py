@@ -149,3 +149,36 @@ def test_what_the_connector_can_tell_is_wrong_never_leaves(
     with pytest.raises(PermanentConnectorError, match="cannot perform 'incident_channel'"):
         pagerduty.send(OutboundAction("k" * 64, "T-7", "pagerduty", "incident_channel", {}, 1))
     assert pagerduty_standin.requests == []
+
+
+def test_a_trigger_links_its_alert_and_a_solved_ticket_resolves_it(
+    pagerduty: PagerDutyConnector, pagerduty_standin: PagerDutyStandIn
+) -> None:
+    delivery = pagerduty.send(page(1))
+    assert delivery.link is not None and (delivery.link.system, delivery.link.id) == (
+        "pagerduty",
+        "baton/T-7/platform",
+    )
+    sync = {"ticket": "T-7", "external_id": "baton/T-7/platform", "note": "Baton: status open -> pending"}
+    quiet = pagerduty.send(
+        OutboundAction("a" * 64, "T-7", "pagerduty", "sync", {**sync, "changes": {"status": "pending"}}, 1)
+    )
+    assert quiet.detail == {"skipped": "nothing to resolve"} and len(pagerduty_standin.requests) == 1
+    solved = pagerduty.send(
+        OutboundAction("b" * 64, "T-7", "pagerduty", "sync", {**sync, "changes": {"status": "solved"}}, 1)
+    )
+    (alert,) = pagerduty_standin.alerts
+    assert alert.status == "resolved" and solved.wrote == {"status": "solved"}
+    assert pagerduty.send(page(2, event_action="acknowledge")).link is None
+
+
+def test_a_solved_ticket_resolves_an_alert_raised_with_a_services_own_key(
+    pagerduty: PagerDutyConnector, pagerduty_standin: PagerDutyStandIn
+) -> None:
+    link = pagerduty.send(page(1, service="billing")).link
+    assert link is not None
+    params = {"ticket": "T-7", "external_id": link.id, "changes": {"status": "closed"}}
+    pagerduty.send(OutboundAction("c" * 64, "T-7", "pagerduty", "sync", params, 1))
+    (alert,) = pagerduty_standin.alerts
+    assert (alert.routing_key, alert.status) == (PAGERDUTY_OTHER_KEY, "resolved")
+    assert pagerduty_standin.dropped == []
