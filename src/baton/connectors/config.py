@@ -16,7 +16,9 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import (
     BaseModel,
@@ -28,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from baton.errors import ConfigError
+from baton.errors import ConfigError, ConnectorError
 from baton.settings import Settings
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "SlackConfig",
     "WebhookConfig",
     "config_error",
+    "configured",
     "http_config",
     "parse_service_keys",
 ]
@@ -217,6 +220,36 @@ def parse_service_keys(raw: SecretStr | None) -> dict[str, SecretStr]:
             raise ConfigError(f"pagerduty service keys: entry {i + 1} is not service=key")
         keys[service.strip()] = SecretStr(key.strip())
     return keys
+
+
+M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C")
+
+
+def configured(
+    what: str,
+    model: type[M],
+    values: Mapping[str, object],
+    build: Callable[[M], C],
+    *,
+    needs: Mapping[str, object] | None = None,
+) -> C:
+    """A connector built from settings, as every ``from_settings`` does it: the settings it cannot
+    do without (``needs``: variable name -> value) are checked first and named when missing; the
+    config ``model`` is validated from ``values``; ``build`` makes the connector. Every failure is
+    a :class:`ConfigError` that names the problem and never repeats a value (a secret's value is
+    the secret)."""
+    missing = [name for name, value in (needs or {}).items() if value is None or value == ""]
+    if missing:
+        raise ConfigError(f"the {what} connector needs {', '.join(missing)}")
+    try:
+        config = model.model_validate(dict(values))
+    except ValidationError as exc:
+        raise config_error(what, exc) from None
+    try:
+        return build(config)
+    except ConnectorError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
 
 
 def config_error(what: str, exc: ValidationError) -> ConfigError:

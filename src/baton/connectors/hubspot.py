@@ -53,14 +53,14 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from baton.clock import Clock, SystemClock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import HttpConfig, _url, config_error, http_config
+from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import ConnectorError, PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -221,20 +221,14 @@ class HubSpotConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> HubSpotConnector:
-        if settings.hubspot_access_token is None:
-            raise ConfigError("the hubspot connector needs BATON_HUBSPOT_ACCESS_TOKEN")
-        try:
-            config = HubSpotConfig(
-                access_token=settings.hubspot_access_token,
-                api_url=settings.hubspot_api_url,
-                http=http_config(settings),
-            )
-        except ValidationError as exc:
-            raise config_error("hubspot", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"hubspot: {exc}") from None
+        token = settings.hubspot_access_token
+        return configured(
+            "hubspot",
+            HubSpotConfig,
+            {"access_token": token, "api_url": settings.hubspot_api_url, "http": http_config(settings)},
+            lambda config: cls(config, clock=clock),
+            needs={"BATON_HUBSPOT_ACCESS_TOKEN": token},
+        )
 
     def send(self, action: OutboundAction) -> Delivery:
         if action.kind in ("sync", "status"):

@@ -59,14 +59,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import HttpConfig, _url, config_error, http_config
+from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -211,23 +211,17 @@ class JiraConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> JiraConnector:
-        names = ("jira_url", "jira_email", "jira_api_token")
-        if missing := [f"BATON_{n.upper()}" for n in names if getattr(settings, n) is None]:
-            raise ConfigError(f"the jira connector needs {', '.join(missing)}")
-        try:
-            config = JiraConfig(
-                url=settings.jira_url,
-                email=settings.jira_email,
-                api_token=settings.jira_api_token,
-                project=settings.jira_project,
-                http=http_config(settings),
-            )
-        except ValidationError as exc:
-            raise config_error("jira", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"jira: {exc}") from None
+        needs = {
+            f"BATON_{n.upper()}": getattr(settings, n) for n in ("jira_url", "jira_email", "jira_api_token")
+        }
+        values = {
+            "url": settings.jira_url,
+            "email": settings.jira_email,
+            "api_token": settings.jira_api_token,
+            "project": settings.jira_project,
+            "http": http_config(settings),
+        }
+        return configured("jira", JiraConfig, values, lambda config: cls(config, clock=clock), needs=needs)
 
     def send(self, action: OutboundAction) -> Delivery:
         kinds = {"create_issue": self._create_issue, "comment": self._comment, "notify": self._comment}

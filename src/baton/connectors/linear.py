@@ -42,14 +42,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import HttpConfig, _url, config_error, http_config
+from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp, parse_retry_after
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import ConnectorError, PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -216,21 +216,19 @@ class LinearConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> LinearConnector:
-        if settings.linear_api_key is None:
-            raise ConfigError("the linear connector needs BATON_LINEAR_API_KEY")
-        try:
-            config = LinearConfig(
-                api_key=settings.linear_api_key,
-                api_url=settings.linear_api_url,
-                team_id=settings.linear_team_id,
-                http=http_config(settings),
-            )
-        except ValidationError as exc:
-            raise config_error("linear", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"linear: {exc}") from None
+        values = {
+            "api_key": settings.linear_api_key,
+            "api_url": settings.linear_api_url,
+            "team_id": settings.linear_team_id,
+            "http": http_config(settings),
+        }
+        return configured(
+            "linear",
+            LinearConfig,
+            values,
+            lambda config: cls(config, clock=clock),
+            needs={"BATON_LINEAR_API_KEY": settings.linear_api_key},
+        )
 
     def send(self, action: OutboundAction) -> Delivery:
         if action.kind == "create_issue":

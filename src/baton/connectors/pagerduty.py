@@ -32,14 +32,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import ValidationError
-
 from baton.clock import Clock, SystemClock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import PagerDutyConfig, config_error, http_config, parse_service_keys
+from baton.connectors.config import PagerDutyConfig, configured, http_config, parse_service_keys
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError
+from baton.errors import PermanentConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -94,19 +92,13 @@ class PagerDutyConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> PagerDutyConnector:
-        try:
-            config = PagerDutyConfig(
-                routing_key=settings.pagerduty_routing_key,
-                service_keys=parse_service_keys(settings.pagerduty_service_keys),
-                events_url=settings.pagerduty_events_url,
-                http=http_config(settings),
-            )
-        except ValidationError as exc:
-            raise config_error("pagerduty", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"pagerduty: {exc}") from None
+        values = {
+            "routing_key": settings.pagerduty_routing_key,
+            "service_keys": parse_service_keys(settings.pagerduty_service_keys),
+            "events_url": settings.pagerduty_events_url,
+            "http": http_config(settings),
+        }
+        return configured("pagerduty", PagerDutyConfig, values, lambda config: cls(config, clock=clock))
 
     def send(self, action: OutboundAction) -> Delivery:
         if action.kind == "sync":

@@ -44,14 +44,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from baton.clock import Clock, SystemClock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import HttpConfig, _url, config_error, http_config
+from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -196,23 +196,19 @@ class SalesforceConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> SalesforceConnector:
-        if not settings.salesforce_url or settings.salesforce_access_token is None:
-            raise ConfigError(
-                "the salesforce connector needs BATON_SALESFORCE_URL and BATON_SALESFORCE_ACCESS_TOKEN"
-            )
-        try:
-            config = SalesforceConfig(
-                url=settings.salesforce_url,
-                access_token=settings.salesforce_access_token,
-                api_version=settings.salesforce_api_version,
-                http=http_config(settings),
-            )
-        except ValidationError as exc:
-            raise config_error("salesforce", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"salesforce: {exc}") from None
+        url, token = settings.salesforce_url, settings.salesforce_access_token
+        return configured(
+            "salesforce",
+            SalesforceConfig,
+            {
+                "url": url,
+                "access_token": token,
+                "api_version": settings.salesforce_api_version,
+                "http": http_config(settings),
+            },
+            lambda config: cls(config, clock=clock),
+            needs={"BATON_SALESFORCE_URL": url, "BATON_SALESFORCE_ACCESS_TOKEN": token},
+        )
 
     def send(self, action: OutboundAction) -> Delivery:
         if action.kind in ("sync", "status"):

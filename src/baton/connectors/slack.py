@@ -40,14 +40,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import SlackConfig, config_error, http_config
+from baton.connectors.config import SlackConfig, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp, parse_retry_after
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.settings import Settings
 
 __all__ = ["TRANSIENT_ERRORS", "SlackConnector", "channel_name", "escape"]
@@ -109,18 +107,13 @@ class SlackConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> SlackConnector:
-        if settings.slack_token is None:
-            raise ConfigError("the slack connector needs BATON_SLACK_TOKEN")
-        try:
-            config = SlackConfig(
-                token=settings.slack_token, api_url=settings.slack_api_url, http=http_config(settings)
-            )
-        except ValidationError as exc:
-            raise config_error("slack", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"slack: {exc}") from None
+        return configured(
+            "slack",
+            SlackConfig,
+            {"token": settings.slack_token, "api_url": settings.slack_api_url, "http": http_config(settings)},
+            lambda config: cls(config, clock=clock),
+            needs={"BATON_SLACK_TOKEN": settings.slack_token},
+        )
 
     def send(self, action: OutboundAction) -> Delivery:
         if action.kind in ("notify", "message"):

@@ -26,14 +26,12 @@ import hmac
 import json
 from typing import Any
 
-from pydantic import ValidationError
-
 from baton.clock import Clock, SystemClock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import WebhookConfig, config_error, http_config
+from baton.connectors.config import WebhookConfig, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError
+from baton.errors import PermanentConnectorError
 from baton.settings import Settings
 
 __all__ = ["WebhookConnector", "sign"]
@@ -66,18 +64,16 @@ class WebhookConnector:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> WebhookConnector:
-        if not settings.webhook_url or settings.webhook_secret is None:
-            raise ConfigError("the webhook connector needs BATON_WEBHOOK_URL and BATON_WEBHOOK_SECRET")
-        try:
-            config = WebhookConfig(
-                url=settings.webhook_url, secret=settings.webhook_secret, http=http_config(settings)
-            )
-        except ValidationError as exc:
-            raise config_error("webhook", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"webhook: {exc}") from None
+        return configured(
+            "webhook",
+            WebhookConfig,
+            {"url": settings.webhook_url, "secret": settings.webhook_secret, "http": http_config(settings)},
+            lambda config: cls(config, clock=clock),
+            needs={
+                "BATON_WEBHOOK_URL": settings.webhook_url,
+                "BATON_WEBHOOK_SECRET": settings.webhook_secret,
+            },
+        )
 
     def send(self, action: OutboundAction) -> Delivery:
         body = json.dumps(

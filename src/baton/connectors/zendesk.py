@@ -54,9 +54,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
-from baton.connectors.config import HttpConfig, _url, config_error, http_config
+from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -203,18 +203,13 @@ class ZendeskConnector:
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> ZendeskConnector:
         url, email, token = settings.zendesk_url, settings.zendesk_email, settings.zendesk_api_token
-        if not url or not email or token is None:
-            given = {"BATON_ZENDESK_URL": url, "BATON_ZENDESK_EMAIL": email, "BATON_ZENDESK_API_TOKEN": token}
-            missing = ", ".join(name for name, value in given.items() if not value)
-            raise ConfigError(f"the zendesk connector needs {missing}")
-        try:
-            config = ZendeskConfig(url=url, email=email, api_token=token, http=http_config(settings))
-        except ValidationError as exc:
-            raise config_error("zendesk", exc) from None
-        try:
-            return cls(config, clock=clock)
-        except ConnectorError as exc:
-            raise ConfigError(f"zendesk: {exc}") from None
+        return configured(
+            "zendesk",
+            ZendeskConfig,
+            {"url": url, "email": email, "api_token": token, "http": http_config(settings)},
+            lambda config: cls(config, clock=clock),
+            needs={"BATON_ZENDESK_URL": url, "BATON_ZENDESK_EMAIL": email, "BATON_ZENDESK_API_TOKEN": token},
+        )
 
     def send(self, action: OutboundAction) -> Delivery:
         kind, params = action.kind, action.params
