@@ -85,6 +85,9 @@ class Settings(BaseModel):
     zendesk_url: str | None = Field(default=None, description="Zendesk site, e.g. https://acme.zendesk.com.")
     zendesk_email: str | None = Field(default=None, description="Zendesk agent e-mail for API-token auth.")
     zendesk_api_token: SecretStr | None = Field(default=None, description="Zendesk API token.")
+    zendesk_groups: str = Field(
+        default="", description="Comma-separated team=group-id pairs: Baton teams as Zendesk groups."
+    )
     salesforce_url: str | None = Field(
         default=None, description="Salesforce instance URL, e.g. https://acme.my.salesforce.com."
     )

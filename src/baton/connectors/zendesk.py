@@ -56,7 +56,7 @@ from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
-from baton.errors import PermanentConnectorError, TransientConnectorError
+from baton.errors import ConfigError, PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
 
@@ -206,7 +206,13 @@ class ZendeskConnector:
         return configured(
             "zendesk",
             ZendeskConfig,
-            {"url": url, "email": email, "api_token": token, "http": http_config(settings)},
+            {
+                "url": url,
+                "email": email,
+                "api_token": token,
+                "groups": _pairs(settings.zendesk_groups),
+                "http": http_config(settings),
+            },
             lambda config: cls(config, clock=clock),
             needs={"BATON_ZENDESK_URL": url, "BATON_ZENDESK_EMAIL": email, "BATON_ZENDESK_API_TOKEN": token},
         )
@@ -507,3 +513,16 @@ def _list(value: object) -> list[str]:
         value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
     )
     return [s for s in (_str(v) for v in items) if s]
+
+
+def _pairs(raw: str) -> dict[str, str]:
+    """``team=id,team=id`` from one setting; the config model checks the ids."""
+    pairs: dict[str, str] = {}
+    for i, item in enumerate(p.strip() for p in raw.split(",")):
+        if not item:
+            continue
+        team, sep, gid = item.partition("=")
+        if not sep or not team.strip() or not gid.strip():
+            raise ConfigError(f"BATON_ZENDESK_GROUPS: entry {i + 1} is not team=group-id")
+        pairs[team.strip()] = gid.strip()
+    return pairs

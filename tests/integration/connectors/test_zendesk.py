@@ -623,6 +623,14 @@ ENV = {"BATON_ZENDESK_EMAIL": EMAIL, "BATON_ZENDESK_API_TOKEN": TOKEN}
             "api_token: .*no spaces",
         ),
         ({**ENV, "BATON_ZENDESK_URL": "http://10.1.2.3"}, "10.1.2.3"),
+        (
+            {**ENV, "BATON_ZENDESK_URL": "https://acme.zendesk.com", "BATON_ZENDESK_GROUPS": "billing=1,l2"},
+            "BATON_ZENDESK_GROUPS: entry 2 is not team=group-id",
+        ),
+        (
+            {**ENV, "BATON_ZENDESK_URL": "https://acme.zendesk.com", "BATON_ZENDESK_GROUPS": "billing=abc"},
+            "groups",
+        ),
     ],
 )
 def test_settings_are_checked_without_repeating_the_token(env: dict[str, str], message: str) -> None:
@@ -632,11 +640,17 @@ def test_settings_are_checked_without_repeating_the_token(env: dict[str, str], m
 
 
 def test_from_settings_reaches_an_allowed_site(zendesk_standin: ZendeskStandIn, ticket: Ticket) -> None:
-    env = {**ENV, "BATON_ZENDESK_URL": zendesk_standin.url + "/", "BATON_OUTBOUND_ALLOW": "127.0.0.1"}
+    env = {
+        **ENV,
+        "BATON_ZENDESK_URL": zendesk_standin.url + "/",
+        "BATON_OUTBOUND_ALLOW": "127.0.0.1",
+        "BATON_ZENDESK_GROUPS": " billing = 360001, l2=360002 ,",
+    }
     connector = build_connectors(load_settings({**env, "BATON_CONNECTORS": "zendesk"}))["zendesk"]
     assert isinstance(connector, ZendeskConnector)  # through the entry point
     try:
-        assert connector.config.url == zendesk_standin.url and connector.config.groups == {}
+        assert connector.config.url == zendesk_standin.url
+        assert connector.config.groups == {"billing": 360001, "l2": 360002}
         delivery = connector.send(act("note", ticket_id=ticket.id, text="hello"))
     finally:
         connector.close()
