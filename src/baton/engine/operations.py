@@ -58,6 +58,7 @@ def _view(r: Any) -> dict[str, Any]:
         "action": r.action_name,
         "rule": r.rule,
         "attempts": int(r.attempts),
+        "failures": int(r.failures),
         "last_error": r.last_error,
         "key": r.idempotency_key,
         "created_at": from_ms(int(r.created_ms)).isoformat(),
@@ -126,6 +127,7 @@ def retry_action(
     values = {
         "status": "pending",
         "attempts": 0,
+        "failures": 0,
         "available_ms": to_ms(at),
         "claimed_by": None,
         "last_error": None,

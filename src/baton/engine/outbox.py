@@ -39,6 +39,8 @@ from baton.store.schema import outbox, sent_log
 __all__ = ["LINK_SOURCE", "DeliveryStats", "Outbox", "backoff_seconds"]
 
 LINK_SOURCE = "baton.link"
+CLAIMS_PER_ATTEMPT = 4
+"""An action claimed this many times per allowed attempt without any outcome is dead-lettered."""
 
 _log = logging.getLogger("baton.outbox")
 
@@ -186,30 +188,36 @@ class Outbox:
         if not self._renew(action):
             stats.skipped += 1  # our lease ran out while earlier actions were sent; another worker has it
             return True
+        if action.attempts > CLAIMS_PER_ATTEMPT * self.max_attempts:
+            # Claimed again and again without an outcome: the worker dies while sending it.
+            error = f"claimed {action.attempts} times without an outcome; the worker died each time"
+            self._finish(action, status="dead", kind="action.dead", detail={"error": error})
+            stats.dead += 1
+            return True
+        failures = action.failures + 1  # if this send fails
         try:
             if connector is None:
                 raise PermanentConnectorError(f"no connector named {action.connector!r} is configured")
             delivery = connector.send(outbound)
-        except TransientConnectorError as exc:
-            opened = self.breakers.failed(action.connector, error=str(exc))
-            if action.attempts >= self.max_attempts:
-                self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
-                stats.dead += 1
-            else:
-                delay = exc.retry_after if exc.retry_after is not None else backoff_seconds(action.attempts)
-                self._retry(action, error=str(exc), delay=delay)
-                stats.retried += 1
-            return not opened
         except PermanentConnectorError as exc:
             self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
             stats.dead += 1
             return True
-        except Exception as exc:  # a connector bug must not stop the worker; it is retried and recorded
-            _log.exception("connector %s raised unexpectedly", action.connector)
-            error = f"{exc.__class__.__name__}: {exc}"
+        except Exception as exc:  # transient, or a connector bug that must not stop the worker
+            if isinstance(exc, TransientConnectorError):
+                error, hint = str(exc), exc.retry_after
+            else:
+                _log.exception("connector %s raised unexpectedly", action.connector)
+                error, hint = f"{exc.__class__.__name__}: {exc}", None
             opened = self.breakers.failed(action.connector, error=error)
-            self._retry(action, error=error, delay=backoff_seconds(action.attempts))
-            stats.retried += 1
+            if failures >= self.max_attempts:
+                self._finish(action, status="dead", kind="action.dead", detail={"error": error})
+                stats.dead += 1
+            else:
+                self._retry(
+                    action, error=error, delay=hint if hint is not None else backoff_seconds(failures)
+                )
+                stats.retried += 1
             return not opened
         self._finish(action, status="done", kind="action.delivered", delivery=delivery)
         self.breakers.succeeded(action.connector)
@@ -335,6 +343,8 @@ class Outbox:
                     claimed_until_ms=None,
                     available_ms=to_ms(now) + int(delay * 1000),
                     last_error=error[:2_000],
+                    # A counted failure; a deferral (rate limit) gives the claim back instead.
+                    failures=outbox.c.failures + 1 if count_attempt else outbox.c.failures,
                     attempts=outbox.c.attempts if count_attempt else outbox.c.attempts - 1,
                 )
             )

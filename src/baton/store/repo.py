@@ -253,7 +253,8 @@ class ClaimedAction:
     connector: str
     kind: str
     params: Mapping[str, Any]
-    attempts: int
+    attempts: int  # this claim included: more than 1 means an earlier claim may have sent it
+    failures: int = 0  # failed sends recorded so far
 
 
 def claim_outbox(
@@ -310,6 +311,7 @@ def claim_outbox(
             outbox.c.kind,
             outbox.c.params,
             outbox.c.attempts,
+            outbox.c.failures,
         )
     )
     claimed = [ClaimedAction(*r) for r in rows]

@@ -117,7 +117,10 @@ outbox = Table(
     Column("kind", String(64), nullable=False),
     Column("params", Json, nullable=False),
     Column("status", String(32), nullable=False),
+    # attempts: times claimed for sending (a claim cut short by a crash may have sent it);
+    # failures: sends that failed and were recorded, which is what the dead-letter limit counts.
     Column("attempts", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0, server_default="0"),
     Column("available_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("claimed_by", String(128)),

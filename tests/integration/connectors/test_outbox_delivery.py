@@ -57,3 +57,60 @@ def test_the_outbox_waits_out_each_retry_after_then_delivers_once(
     assert [f["retry_in_s"] for f in failed] == [30, 45]
     assert "HTTP 503 from http://127.0.0.1" in failed[0]["error"] and "/hooks/baton" not in failed[0]["error"]
     assert [kind for kind, _ in records].count("action.delivered") == 1
+
+
+def test_claims_cut_short_by_a_crash_do_not_use_up_the_attempts(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    from baton.clock import to_ms
+    from baton.connectors.fake import FakeConnector
+    from baton.errors import TransientConnectorError
+    from baton.store import repo
+
+    engine.ingest([event(1, subject="Refund please", account_id="acme")])
+    for _ in range(3):  # three workers claim the action and die before sending it
+        with db.write() as conn:
+            assert repo.claim_outbox(
+                conn,
+                worker="doomed",
+                now_ms=to_ms(clock.now()),
+                lease_ms=1_000,
+                limit=10,
+                is_postgres=db.is_postgres,
+            )
+        clock.advance(timedelta(seconds=2))
+    failing = FakeConnector(fail=lambda action: TransientConnectorError("HTTP 503"))
+    box = Outbox(db=db, connectors={"log": failing}, clock=clock, worker="w1", max_attempts=2)
+    assert box.deliver().retried == 1  # the first real failure: not dead although claimed four times
+    assert failing.calls[0].attempt == 4  # the connector knows an earlier claim may have sent it
+    with db.reader.connect() as conn:
+        assert conn.execute(select(outbox.c.status, outbox.c.failures)).one() == ("pending", 1)
+    clock.advance(timedelta(minutes=10))
+    assert box.deliver().dead == 1  # the second failure reaches max_attempts=2
+
+
+def test_an_action_that_kills_every_worker_is_dead_lettered(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    from baton.clock import to_ms
+    from baton.connectors.fake import FakeConnector
+    from baton.engine.outbox import CLAIMS_PER_ATTEMPT
+    from baton.store import repo
+
+    engine.ingest([event(1, subject="Refund please", account_id="acme")])
+    for _ in range(CLAIMS_PER_ATTEMPT * 2):
+        with db.write() as conn:
+            repo.claim_outbox(
+                conn,
+                worker="doomed",
+                now_ms=to_ms(clock.now()),
+                lease_ms=1_000,
+                limit=10,
+                is_postgres=db.is_postgres,
+            )
+        clock.advance(timedelta(seconds=2))
+    healthy = FakeConnector()
+    box = Outbox(db=db, connectors={"log": healthy}, clock=clock, worker="w1", max_attempts=2)
+    assert box.deliver().dead == 1 and healthy.calls == []
+    with db.reader.connect() as conn:
+        assert conn.execute(select(outbox.c.status)).scalar_one() == "dead"
