@@ -322,7 +322,7 @@ class Context:
     gaps: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # not slotted: see _RECORD_TYPES
 class Action:
     """An outbound effect. ``name`` is unique within its decision and stable across re-decisions,
     so the idempotency key derived from (ticket, decision, action name) is stable too."""
@@ -337,7 +337,7 @@ class Action:
     shadow: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # not slotted: see _RECORD_TYPES
 class TimerSpec:
     """A durable timer: setting a name that is already pending on the ticket moves it."""
 
@@ -346,14 +346,14 @@ class TimerSpec:
     data: dict[str, JsonValue] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # not slotted: see _RECORD_TYPES
 class Change:
     field: str
     before: Any  # JSON-ready values
     after: Any
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)  # not slotted: see _RECORD_TYPES
 class Reason:
     """Why: which rule was considered, whether it matched, and the inputs it saw."""
 
@@ -394,6 +394,12 @@ class AuditEntry:
     hash: str
 
 
+# Action, TimerSpec, Change and Reason are what a decision record is made of, and every decision
+# is serialised (the store, the audit chain, replay's decisions.jsonl). orjson writes a dataclass
+# with a __dict__ several times faster than a slotted one; building one costs about the same.
+_RECORD_TYPES = (Action, TimerSpec, Change, Reason)
+
+
 def replace(obj: _T, /, **changes: Any) -> _T:
     """A copy of a frozen domain value with some fields changed.
 
@@ -405,13 +411,11 @@ def replace(obj: _T, /, **changes: Any) -> _T:
     names = _FIELDS.get(cls)
     if names is None:
         names = _FIELDS[cls] = frozenset(f.name for f in dataclass_fields(cls))  # type: ignore[arg-type]
-    unknown = changes.keys() - names
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    if not names.issuperset(changes):
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(changes.keys() - names)}")
     new = object.__new__(cls)
     if hasattr(obj, "__dict__"):
-        new.__dict__.update(obj.__dict__)
-        new.__dict__.update(changes)
+        object.__setattr__(new, "__dict__", {**obj.__dict__, **changes})  # frozen: set it as __init__ would
         return new
     for name in names:
         object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))

@@ -51,25 +51,41 @@ def missing_fields(ticket: Ticket, context: Context, required: tuple[str, ...]) 
 
 
 def brief_values(
-    ticket: Ticket, event: Event, context: Context, *, rule: str, target: Owner | None
+    ticket: Ticket,
+    event: Event,
+    context: Context,
+    *,
+    rule: str,
+    target: Owner | None,
+    view: dict[str, object] | None = None,
+    only: frozenset[str] | None = None,
 ) -> dict[str, object]:
-    """Everything a template may use."""
-    a = context.account
-    return {
-        "ticket": ticket_view(ticket),
-        "account": {
-            "id": a.id,
-            "name": a.name,
-            "plan": a.plan,
-            "mrr": a.mrr,
-            "renewal_date": a.renewal_date,
-            "ae": a.ae,
-            "csm": a.csm,
-        }
-        if a
-        else {},
-        "brief": brief(ticket, context, reason=rule),
-        "rule": rule,
-        "target": {"role": target.role, "person": target.person} if target else None,
-        "event": {"type": event.type.value, "body": event.fields.body},
-    }
+    """Everything a template may use, or of it ``only`` what a template reads (see
+    ``Templates.uses``). ``view`` is ``ticket_view(ticket)`` when the caller has it already
+    (templates cannot change it: the sandbox refuses to modify a dict)."""
+    values: dict[str, object] = {}
+    if only is None or "ticket" in only:
+        values["ticket"] = ticket_view(ticket) if view is None else view
+    if only is None or "account" in only:
+        a = context.account
+        values["account"] = (
+            {
+                "id": a.id,
+                "name": a.name,
+                "plan": a.plan,
+                "mrr": a.mrr,
+                "renewal_date": a.renewal_date,
+                "ae": a.ae,
+                "csm": a.csm,
+            }
+            if a
+            else {}
+        )
+    if only is None or "brief" in only:
+        values["brief"] = brief(ticket, context, reason=rule)
+    values["rule"] = rule
+    if only is None or "target" in only:
+        values["target"] = {"role": target.role, "person": target.person} if target else None
+    if only is None or "event" in only:
+        values["event"] = {"type": event.type.value, "body": event.fields.body}
+    return values

@@ -18,6 +18,7 @@ from datetime import datetime
 from baton.engine.decide_base import CLOSED, at_least, in_canary
 from baton.engine.decide_sla import SlaSteps
 from baton.engine.decide_sync import sync_actions
+from baton.engine.decide_walk import routing
 from baton.model import (
     Artifact,
     Change,
@@ -177,24 +178,20 @@ class _Decider(SlaSteps):
 
     def route(self) -> None:
         """First match wins; a matched rule with ``continue`` lets the walk go on after it."""
-        routes = [r for r in self.policy.routing if r.enabled]
-        disabled = [f"routing.{r.name}" for r in self.policy.routing if not r.enabled]
-        if disabled:
-            self.reasons.append(
-                Reason(rule="routing", matched=False, note=f"disabled: {', '.join(disabled)}")
-            )
+        plan = routing(self.policy)
+        if plan.disabled:
+            self.reasons.append(Reason(rule="routing", matched=False, note=plan.disabled))
         start = 0
-        while start < len(routes):
-            rest = routes[start:]
-            found, inputs = self.first_match("routing", [(f"routing.{r.name}", r.when) for r in rest])
+        while start < len(plan.routes):
+            found, inputs = self.first_match("routing", plan.walk, start)
             if found is None:
                 return
-            route = rest[found]
-            self.reasons.append(Reason(rule=f"routing.{route.name}", matched=True, inputs=inputs))
+            route = plan.routes[found]
+            self.reasons.append(Reason(rule=plan.walk.names[found], matched=True, inputs=inputs))
             self.apply_route(route)
             if not route.continue_:
                 return
-            start += found + 1
+            start = found + 1
 
     def apply_route(self, route: Route) -> None:
         t = self.ticket
@@ -395,6 +392,8 @@ class _Decider(SlaSteps):
             self.external_assignment()
 
     def take_attachments(self) -> None:
+        if not self.event.attachments:
+            return
         known = {a.sha256 for a in self.ticket.artifacts}
         new = tuple(
             Artifact(kind="attachment", name=a.name, uri=a.uri, sha256=a.sha256, size=a.size)
@@ -438,7 +437,7 @@ class _Decider(SlaSteps):
                     note=f"moved by {self.event.source}: {t.team}/{t.tier} -> {team}/{tier}",
                 )
             )
-        else:
+        elif team != t.team or tier != t.tier or owner != t.owner:  # else the record already says so
             self.changed(replace(t, team=team, tier=tier, owner=owner))
 
     def set_stage(self, stage: Stage) -> None:
@@ -513,16 +512,38 @@ class _Decider(SlaSteps):
 def _dump(value: object) -> object:
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if value.__class__ is Owner:  # what dump() makes of one, without the round trip through JSON
+        return {"role": value.role, "person": value.person}
     return dump(value)
 
 
+# The same changes of plain values recur (stage to open, queue to general...): a Change is frozen,
+# so one object can stand for all of them. Keyed by type as well, since Priority.HIGH == "high".
+_PLAIN = frozenset({str, Priority, Stage, type(None)})
+_PLAIN_CHANGES: dict[tuple[object, ...], Change] = {}
+
+
+def _change(name: str, before: object, after: object) -> Change:
+    if before.__class__ in _PLAIN and after.__class__ in _PLAIN:
+        key = (name, before.__class__, before, after.__class__, after)
+        found = _PLAIN_CHANGES.get(key)
+        if found is None:
+            if len(_PLAIN_CHANGES) >= 4_096:
+                _PLAIN_CHANGES.clear()
+            found = _PLAIN_CHANGES[key] = Change(field=name, before=before, after=after)
+        return found
+    return Change(field=name, before=_dump(before), after=_dump(after))
+
+
 def _changes(before: Ticket | None, after: Ticket) -> tuple[Change, ...]:
+    now = after.__dict__  # Ticket is not slotted; its fields are its __dict__
+    if before is None:
+        return tuple([_change(name, None, now[name]) for name in _TRACKED])
+    was = before.__dict__
     return tuple(
-        Change(
-            field=name,
-            before=_dump(getattr(before, name)) if before else None,
-            after=_dump(getattr(after, name)),
-        )
-        for name in _TRACKED
-        if before is None or getattr(before, name) != getattr(after, name)
+        [
+            _change(name, was[name], now[name])
+            for name in _TRACKED
+            if was[name] is not now[name] and was[name] != now[name]
+        ]
     )

@@ -6,14 +6,14 @@ and :mod:`decide`; everything here is pure."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from baton.engine.brief import brief_values
 from baton.engine.decide_sync import links_param
-from baton.engine.env import environment
+from baton.engine.decide_walk import Path, Walk, missed_note, sla_policies, split_paths
+from baton.engine.env import VIEWED_FIELDS, account_view, event_view, ticket_view
 from baton.model import (
     Action,
     Context,
@@ -65,19 +65,46 @@ class DecisionState:
         self.trigger = event.type.value  # what escalation rules listen for; a timer sets sla.<clock>.<pct>
         self._env: dict[str, object] | None = None
         self._values: dict[str, object] = {}
+        # The parts of the environment that no step changes, built once: the account and the
+        # signals; and the event's view, with the event it was built from (a step may stand in
+        # another event for a while).
+        self._account: dict[str, object] | None = None
+        self._signals: dict[str, object] = {}
+        self._event_view: tuple[Event, dict[str, object]] | None = None
         self.verbose = False
 
     # -- helpers ---------------------------------------------------------------------------
 
     def env(self) -> dict[str, object]:
-        if self._env is None:
-            self._env = environment(self.ticket, self.event, self.context, self.now)
-        return self._env
+        env = self._env
+        if env is None:
+            if self._account is None:
+                self._account = account_view(self.context.account)
+                self._signals = dict(self.context.signals)
+            seen = self._event_view
+            if seen is None or seen[0] is not self.event:
+                seen = self._event_view = (self.event, event_view(self.event))
+            env = self._env = {
+                "ticket": ticket_view(self.ticket),
+                "account": self._account,
+                "event": seen[1],
+                "signals": self._signals,
+                "now": self.now,
+            }
+        return env
 
     def changed(self, ticket: Ticket) -> None:
         self.ticket = ticket
         self._env = None
         self._values = {}
+
+    def update(self, **changes: Any) -> None:
+        """Change some of the ticket's fields; the environment is rebuilt only if a policy
+        expression could see the difference."""
+        self.ticket = replace(self.ticket, **changes)
+        if self._env is not None and not VIEWED_FIELDS.isdisjoint(changes):
+            self._env = None
+            self._values = {}
 
     def evaluate(self, expr: CompiledExpression, rule: str) -> tuple[bool, dict[str, object]]:
         """Evaluate a condition; a failure counts as no match and is recorded with its location."""
@@ -91,66 +118,73 @@ class DecisionState:
         return value, inputs
 
     def inputs(self, expr: CompiledExpression) -> dict[str, object]:
-        """The values of the data paths ``expr`` reads, for the record; memoised per environment
+        """The values of the data paths ``expr`` reads, for the record."""
+        return self.read(split_paths(expr.paths_used))
+
+    def read(self, paths: tuple[Path, ...]) -> dict[str, object]:
+        """The values of ``paths`` in the environment, as plain data; memoised per environment
         because a rule walk reads the same few paths over and over."""
         env = self.env()
+        memo = self._values
         found: dict[str, object] = {}
-        for path, parts in _split_paths(expr.paths_used):
-            value = self._values.get(path, _MISSING)
+        for path, parts in paths:
+            value = memo.get(path, _MISSING)
             if value is _MISSING:
                 value = env
                 for part in parts:
                     value = value.get(part) if isinstance(value, dict) else None
-                value = self._values[path] = _plain(value)
+                if value is not None and value.__class__ not in _SCALARS:
+                    value = _plain(value)
+                memo[path] = value
             found[path] = value
         return found
 
-    def first_match(
-        self, kind: str, rules: Sequence[tuple[str, CompiledExpression]]
-    ) -> tuple[int | None, dict[str, object]]:
-        """Walk ``rules`` in order to the first whose condition holds; return its index and inputs.
+    def first_match(self, kind: str, walk: Walk, start: int = 0) -> tuple[int | None, dict[str, object]]:
+        """Walk the rules of ``walk`` from ``start`` to the first whose condition holds; return
+        its index and inputs.
 
         Every rule walked is on the record: a matched or failed rule as its own reason; the rules
         that did not match as one reason per walk naming them, with the inputs they read (in
         verbose mode, used by ``policy explain``, each gets its own reason).
         """
         env = self.env()
-        missed: list[str] = []
-        missed_inputs: dict[str, object] = {}
-        found: int | None = None
-        found_inputs: dict[str, object] = {}
-        for i, (name, expr) in enumerate(rules):
-            hit, error = expr.evaluate_bool_safe(env)
-            if error is not None:
-                self.reasons.append(
-                    Reason(
-                        rule=name, matched=False, inputs=self.inputs(expr), note=f"evaluation failed: {error}"
-                    )
-                )
-                continue
-            if hit:
-                found, found_inputs = i, self.inputs(expr)
-                break
+        runs: list[tuple[int, int]] = []  # the rules that did not match, as (start, end) runs
+        at = start
+        while True:
+            index, error = walk.first(env, at)
             if self.verbose:
-                self.reasons.append(Reason(rule=name, matched=False, inputs=self.inputs(expr)))
-            else:
-                missed.append(name)
-                missed_inputs.update(self.inputs(expr))
-        if missed:
+                self.reasons.extend(
+                    Reason(rule=walk.names[i], matched=False, inputs=self.read(walk.paths[i]))
+                    for i in range(at, index)
+                )
+            elif index > at:
+                runs.append((at, index))
+            if error is None:
+                break
             self.reasons.append(
                 Reason(
-                    rule=kind,
+                    rule=walk.names[index],
                     matched=False,
-                    inputs=missed_inputs,
-                    note=f"not matched: {', '.join(missed[:50])}"
-                    + (f" and {len(missed) - 50} more" if len(missed) > 50 else ""),
+                    inputs=self.read(walk.paths[index]),
+                    note=f"evaluation failed: {error}",
                 )
             )
-        return found, found_inputs
+            at = index + 1
+        if runs:
+            if len(runs) == 1:
+                paths, note = walk.missed(*runs[0])
+            else:
+                paths, note = missed_note(
+                    [name for a, b in runs for name in walk.names[a:b]],
+                    [read for a, b in runs for read in walk.paths[a:b]],
+                )
+            self.reasons.append(Reason(rule=kind, matched=False, inputs=self.read(paths), note=note))
+        if index == len(walk.names):
+            return None, {}
+        return index, self.read(walk.paths[index])
 
     def sla_policy(self) -> SlaPolicy | None:
-        name = self.ticket.sla_policy
-        return next((p for p in self.policy.sla if p.name == name), None)
+        return sla_policies(self.policy).get(self.ticket.sla_policy)
 
     def resolve(self, role: str, *, rule: str) -> Owner:
         result = assign(self.policy, role, now=self.now, ticket_id=self.ticket.id, loads=self.context.loads)
@@ -166,25 +200,31 @@ class DecisionState:
 
     # -- SLA clock primitives --------------------------------------------------------------
 
-    def start_clock(self, p: SlaPolicy, name: str, at: datetime) -> None:
-        clock = clocks.start(
+    def start_clock(self, p: SlaPolicy, name: str, at: datetime, *, target_name: str | None = None) -> None:
+        """Start clock ``name`` at ``at`` with the target of ``target_name`` (its own by default)
+        for the ticket's priority, and schedule its thresholds."""
+        clock, dues = clocks.start_with_thresholds(
             name=name,
             policy=p.name,
             version=self.policy.version,
             calendar=p.calendar,
-            target=p.targets[name][self.ticket.priority.value],  # type: ignore[index]
+            target=p.targets[target_name or name][self.ticket.priority.value],  # type: ignore[index]
             at=at,
+            pcts=[threshold.at for threshold in p.thresholds],
         )
         self.put_clock(clock)
-        self.schedule_thresholds(p, clock)
+        self._threshold_timers(p, clock, dues)
 
     def put_clock(self, clock: SlaClock) -> None:
         others = tuple(c for c in self.ticket.sla if c.name != clock.name)
-        self.changed(replace(self.ticket, sla=tuple(sorted((*others, clock), key=lambda c: c.name))))
+        self.update(sla=tuple(sorted((*others, clock), key=_clock_name)))
 
     def schedule_thresholds(self, p: SlaPolicy, clock: SlaClock) -> None:
-        for threshold in p.thresholds:
-            due = clocks.threshold_due(clock, p.calendar, threshold.at)
+        dues = clocks.threshold_dues(clock, p.calendar, [threshold.at for threshold in p.thresholds])
+        self._threshold_timers(p, clock, dues)
+
+    def _threshold_timers(self, p: SlaPolicy, clock: SlaClock, dues: list[datetime | None]) -> None:
+        for threshold, due in zip(p.thresholds, dues, strict=True):
             if due is not None:
                 self.timers_set.append(
                     TimerSpec(
@@ -256,7 +296,17 @@ class DecisionState:
     ) -> None:
         for i, spec in enumerate(specs):
             person, address = self.recipient(spec, target)
-            values = brief_values(self.ticket, self.event, self.context, rule=rule, target=target)
+            view = self.env()["ticket"]
+            assert isinstance(view, dict)
+            values = brief_values(
+                self.ticket,
+                self.event,
+                self.context,
+                rule=rule,
+                target=target,
+                view=view,
+                only=self.policy.templates.uses(spec.template),
+            )
             try:
                 rendered = self.policy.templates.render(spec.template, values)
                 subject, text = rendered.subject, rendered.text
@@ -347,6 +397,8 @@ class _TimerLog:
 
     def net(self) -> tuple[tuple[TimerSpec, ...], tuple[str, ...]]:
         """(timers to set, names to cancel) after applying the log in order."""
+        if not self.ops:
+            return (), ()
         final: dict[str, TimerSpec | None] = {}
         for name, spec in self.ops:
             final.pop(name, None)  # re-insert so the last operation decides the order too
@@ -373,12 +425,12 @@ def _safe_value(expr: CompiledExpression, env: dict[str, object]) -> object:
         return None
 
 
-@lru_cache(maxsize=4_096)
-def _split_paths(paths: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    return tuple((path, tuple(path.split("."))) for path in paths)
-
-
 _MISSING = object()
+_SCALARS = frozenset({str, int, float, bool})  # what _plain returns as it is (subclasses too)
+
+
+def _clock_name(clock: SlaClock) -> str:
+    return clock.name
 
 
 def _plain(value: object) -> object:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from baton.engine.brief import missing_fields
 from baton.engine.decide_base import CLOSED, DecisionState, at_least, in_canary
+from baton.engine.decide_walk import listening
 from baton.model import EscalationRecord, Participant, Raci, Reason, Stage, replace
-from baton.policy import sla as clocks
 from baton.policy.model import Escalation
 
 __all__ = ["EscalationSteps"]
@@ -17,23 +17,20 @@ class EscalationSteps(DecisionState):
     def escalate(self) -> None:
         if self.ticket.stage in CLOSED:
             return
-        applied = {r.rule for r in self.ticket.escalations}
-        listening = [
-            rule
-            for rule in self.policy.escalations
-            if self.trigger in rule.on
-            and rule.enabled
-            and not (rule.once and f"escalation.{rule.name}" in applied)
-        ]
+        plan = listening(self.policy, self.trigger)
+        if plan.once and self.ticket.escalations:
+            applied = plan.once.intersection(r.rule for r in self.ticket.escalations)
+            if applied:  # rules that apply once have applied: they are not walked again
+                plan = listening(self.policy, self.trigger, applied)
+        rules, walk = plan.rules, plan.walk
         # Each rule listening to this trigger is evaluated; every one that matches applies, in order.
-        while listening:
-            found, inputs = self.first_match(
-                "escalation", [(f"escalation.{r.name}", r.when) for r in listening]
-            )
+        start = 0
+        while start < len(rules):
+            found, inputs = self.first_match("escalation", walk, start)
             if found is None:
                 return
-            self.apply_escalation(listening[found], inputs=inputs)
-            listening = listening[found + 1 :]
+            self.apply_escalation(rules[found], inputs=inputs)
+            start = found + 1
 
     def apply_escalation(self, rule: Escalation, *, inputs: dict[str, object], forced: bool = False) -> None:
         name = f"escalation.{rule.name}"
@@ -126,16 +123,7 @@ class EscalationSteps(DecisionState):
         p = self.sla_policy()
         if p is None or p.on_handoff == "continue" or "resolution" not in p.targets:
             return
-        internal = clocks.start(
-            name="internal_resolution",
-            policy=p.name,
-            version=self.policy.version,
-            calendar=p.calendar,
-            target=p.targets["resolution"][self.ticket.priority.value],
-            at=self.event.occurred_at,
-        )
-        self.put_clock(internal)
-        self.schedule_thresholds(p, internal)
+        self.start_clock(p, "internal_resolution", self.event.occurred_at, target_name="resolution")
 
     def tier_up(self, *, rule: str, reason: str) -> None:
         t = self.ticket

@@ -21,7 +21,7 @@ class SlaSteps(EscalationSteps):
             matched, inputs = self.evaluate(p.when, f"sla.{p.name}")
             if matched:
                 self.reasons.append(Reason(rule=f"sla.{p.name}", matched=True, inputs=inputs))
-                self.changed(replace(self.ticket, sla_policy=p.name))
+                self.update(sla_policy=p.name)
                 for name in ("first_response", "resolution"):
                     if name in p.targets:
                         self.start_clock(p, name, self.event.occurred_at)
@@ -36,12 +36,17 @@ class SlaSteps(EscalationSteps):
         p = self.sla_policy()
         if p is None or p.pause_when is None or self.ticket.stage in CLOSED or self.ticket.sla_held_by:
             return  # a manual hold stays until it is lifted by hand
-        paused, inputs = self.evaluate(p.pause_when, f"sla.{p.name}.pause")
+        paused, error = p.pause_when.evaluate_bool_safe(self.env())
+        if error is not None:
+            self.evaluate(p.pause_when, f"sla.{p.name}.pause")  # records the failure
+            paused = False
+        inputs: dict[str, object] | None = None  # read only when a clock moves: most events move none
         at = self.event.occurred_at
         for clock in self.ticket.sla:
             if clock.stopped_at is not None:
                 continue
             if paused and clock.running_since is not None:
+                inputs = self.inputs(p.pause_when) if inputs is None else inputs
                 self.put_clock(clocks.pause(clock, p.calendar, at))
                 self.cancel_thresholds(p, clock.name)
                 self.reasons.append(
@@ -50,6 +55,7 @@ class SlaSteps(EscalationSteps):
                     )
                 )
             elif not paused and clock.paused_at is not None:
+                inputs = self.inputs(p.pause_when) if inputs is None else inputs
                 resumed = clocks.resume(clock, p.calendar, at)
                 self.put_clock(resumed)
                 self.schedule_thresholds(p, resumed)

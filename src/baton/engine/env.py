@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from baton.model import Context, Event, Ticket
+from baton.model import Account, Context, Event, Ticket
 
-__all__ = ["environment", "ticket_view"]
+__all__ = ["VIEWED_FIELDS", "account_view", "environment", "event_view", "ticket_view"]
+
+# The ticket fields ``ticket_view`` reads: a change to any other field leaves the view as it was.
+VIEWED_FIELDS = frozenset(
+    {
+        "id", "subject", "body", "channel", "requester", "account_id", "category", "severity",
+        "priority", "tier", "stage", "stage_since", "queue", "team", "owner", "tags", "created_at",
+        "updated_at", "first_response_at", "reopen_count", "customer_replies", "agent_replies",
+        "escalations", "external_links", "brief",
+    }
+)  # fmt: skip
 
 
 def ticket_view(t: Ticket) -> dict[str, object]:
@@ -45,34 +55,38 @@ def ticket_view(t: Ticket) -> dict[str, object]:
     }
 
 
+def account_view(a: Account | None) -> dict[str, object]:
+    if a is None:
+        return {}
+    return {
+        "id": a.id,
+        "name": a.name,
+        "plan": a.plan,
+        "mrr": a.mrr,
+        "arr": a.arr,
+        "renewal_date": a.renewal_date,
+        "health": a.health,
+        "csm": a.csm,
+        "ae": a.ae,
+        "flags": list(a.flags),
+    }
+
+
+def event_view(event: Event) -> dict[str, object]:
+    return {
+        "type": event.type.value,
+        "source": event.source,
+        "actor": event.actor.kind if event.actor else None,
+        "body": event.fields.body,
+        "data": event.data,
+    }
+
+
 def environment(ticket: Ticket, event: Event, context: Context, now: datetime) -> dict[str, object]:
-    a = context.account
-    account: dict[str, object] = (
-        {
-            "id": a.id,
-            "name": a.name,
-            "plan": a.plan,
-            "mrr": a.mrr,
-            "arr": a.arr,
-            "renewal_date": a.renewal_date,
-            "health": a.health,
-            "csm": a.csm,
-            "ae": a.ae,
-            "flags": list(a.flags),
-        }
-        if a is not None
-        else {}
-    )
     return {
         "ticket": ticket_view(ticket),
-        "account": account,
-        "event": {
-            "type": event.type.value,
-            "source": event.source,
-            "actor": event.actor.kind if event.actor else None,
-            "body": event.fields.body,
-            "data": event.data,
-        },
+        "account": account_view(context.account),
+        "event": event_view(event),
         "signals": dict(context.signals),
         "now": now,
     }

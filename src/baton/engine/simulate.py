@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from baton.engine.decide import decide, decide_verbose, new_ticket_id
@@ -21,13 +20,9 @@ __all__ = ["Simulator"]
 TIMER_SOURCE = "baton.timer"
 
 
-@dataclass(order=True)
-class _Due:
-    due: datetime
-    serial: int
-    ticket_id: str = field(compare=False)
-    name: str = field(compare=False)
-    data: dict[str, object] = field(compare=False)
+# A pending timer in the heap: (due, serial, ticket id, timer name, timer data). Plain tuples
+# compare in C; the serial is unique, so the comparison never reaches the fields after it.
+_Due = tuple[datetime, int, str, str, dict[str, object]]
 
 
 class Simulator:
@@ -58,6 +53,10 @@ class Simulator:
         self._live: dict[tuple[str, str], int] = {}  # (ticket, timer name) -> serial of the live one
         self._serial = 0
         self.timers_fired = 0
+        self._no_account = (
+            Context(loads=self.loads, gaps=("account_id",)),
+            Context(loads=self.loads, gaps=("account",)),
+        )
 
     def ticket_id_for(self, event: Event) -> str:
         if event.ticket_id:
@@ -79,20 +78,21 @@ class Simulator:
     def advance(self, to: datetime) -> int:
         """Fire every live timer due at or before ``to``, in due order; return how many fired."""
         fired = 0
-        while self._heap and self._heap[0].due <= to:
-            due = heapq.heappop(self._heap)
-            if self._live.get((due.ticket_id, due.name)) != due.serial:
+        heap, live = self._heap, self._live
+        while heap and heap[0][0] <= to:
+            due, serial, ticket_id, name, data = heapq.heappop(heap)
+            if live.get((ticket_id, name)) != serial:
                 continue  # cancelled or moved
-            del self._live[(due.ticket_id, due.name)]
+            del live[(ticket_id, name)]
             event = Event(
                 source=TIMER_SOURCE,
-                event_id=f"timer-{due.serial}",
+                event_id=f"timer-{serial}",
                 type=EventType.TIMER_FIRED,
-                occurred_at=due.due,
-                ticket_id=due.ticket_id,
-                data={"name": due.name, **due.data},
+                occurred_at=due,
+                ticket_id=ticket_id,
+                data={"name": name, **data},
             )
-            self._apply(event, now=due.due)
+            self._apply(event, now=due)
             fired += 1
         self.timers_fired += fired
         if self.now is None or to > self.now:
@@ -104,14 +104,17 @@ class Simulator:
         ticket = self.tickets.get(ticket_id)
         account_id = event.fields.account_id or (ticket.account_id if ticket else None)
         account = self.accounts.get(account_id) if account_id else None
-        gaps = () if account is not None else (("account",) if account_id else ("account_id",))
-        context = Context(account=account, loads=self.loads, gaps=gaps)
+        if account is not None:
+            context = Context(account=account, loads=self.loads)
+        else:  # one of two contexts, the same for every such event: build each once
+            context = self._no_account[bool(account_id)]
         policy = self.policy
         if self.policy_for is not None and ticket is not None and event.type == EventType.TIMER_FIRED:
             policy = self.policy_for(ticket.policy_version)
-        decision = self.decide(
-            ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now
-        )
+        # The event goes to decide as it came: a known ticket is the one decide is given, and a
+        # new one is opened under ``event.ticket_id or new_ticket_id(event)``, which is the id
+        # ``ticket_id_for`` found (a link would have named a known ticket).
+        decision = self.decide(ticket, event, context, policy, now)
         self._count_load(ticket, decision.ticket)
         self.tickets[ticket_id] = decision.ticket
         if event.external is not None:
@@ -121,9 +124,8 @@ class Simulator:
         for timer in decision.timers_set:
             self._serial += 1
             self._live[(ticket_id, timer.name)] = self._serial
-            heapq.heappush(
-                self._heap, _Due(timer.due_at, self._serial, ticket_id, timer.name, dict(timer.data))
-            )
+            due: _Due = (timer.due_at, self._serial, ticket_id, timer.name, dict(timer.data))
+            heapq.heappush(self._heap, due)
         if self.keep_decisions:
             self.decisions.append(decision)
         if self.on_decision is not None:

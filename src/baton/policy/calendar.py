@@ -43,7 +43,7 @@ bad call argument, such as a naive datetime or a negative duration, raises ``Val
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, TypeVar
@@ -63,6 +63,7 @@ __all__ = [
     "WeeklyHours",
     "add_business_time",
     "add_business_time_with_pauses",
+    "add_business_times",
     "business_time_between",
     "is_open",
     "load_zone",
@@ -80,6 +81,8 @@ Pause = tuple[datetime, datetime]
 WeeklyHours = Mapping[int, DayHours | str] | Mapping[str, DayHours | str] | Mapping[int | str, DayHours | str]
 
 _R = TypeVar("_R")
+# A local day's first instant, its open periods (UTC instants, in order) and their total length.
+_DayRecord = tuple[datetime, list[tuple[datetime, datetime]], timedelta]
 _MISSING: Final = object()
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -206,6 +209,8 @@ class BusinessCalendar:
     # Per-day results (open periods, midnights, plain weeks) are pure functions of the calendar and
     # the day; memoising them makes repeated SLA arithmetic cheap. Bounded: cleared when full.
     _memo: dict[tuple[str, date], Any] = field(init=False, repr=False, compare=False, hash=False)
+    # The same for what every step of the arithmetic reads about a day, in one lookup.
+    _days: dict[date, _DayRecord] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -232,6 +237,7 @@ class BusinessCalendar:
         object.__setattr__(self, "_week", week)
         object.__setattr__(self, "_always_open", not self.holidays and all(day == full_day for day in hours))
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_days", {})
 
     @classmethod
     def build(
@@ -364,6 +370,17 @@ def _periods(calendar: BusinessCalendar, day: date) -> list[tuple[datetime, date
     return _memo(calendar, "periods", day, lambda: _compute_periods(calendar, day))
 
 
+def _day_record(calendar: BusinessCalendar, day: date) -> _DayRecord:
+    days = calendar._days
+    found = days.get(day)
+    if found is None:
+        periods = _periods(calendar, day)
+        if len(days) >= _MEMO_LIMIT:
+            days.clear()
+        found = days[day] = (_day_start(calendar, day), periods, sum((b - a for a, b in periods), _ZERO))
+    return found
+
+
 def _compute_periods(calendar: BusinessCalendar, day: date) -> list[tuple[datetime, datetime]]:
     if day in calendar.holidays:
         return []
@@ -443,6 +460,61 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, duration: tim
         day += _DAY
 
 
+def add_business_times(
+    calendar: BusinessCalendar, start: datetime, durations: Sequence[timedelta]
+) -> list[datetime]:
+    """:func:`add_business_time` of each of ``durations`` from one ``start``, in one walk.
+
+    An SLA clock's due instant and its thresholds are shares of one target from one start; this
+    walks the calendar once, to the longest. Each result is exactly what ``add_business_time``
+    returns: the walk takes the same steps for the shortest duration not yet reached, and a week
+    skipped by a longer duration alone holds exactly ``calendar._week``, which walking it day by
+    day adds up to as well.
+    """
+    cursor = _require_aware(start, "start")
+    if not durations:
+        return []
+    for duration in durations:
+        if duration < _ZERO:
+            raise ValueError(f"duration must not be negative, got {duration}")
+    if calendar._always_open:
+        return [cursor + duration for duration in durations]
+    pending = sorted(set(durations))
+    found: dict[timedelta, datetime] = {}
+    k = 0
+    if pending[0] == _ZERO:
+        found[_ZERO] = cursor
+        k = 1
+    elapsed = _ZERO
+    day = _local_date(calendar, cursor)
+    days, week = calendar._days, calendar._week
+    while k < len(pending):
+        day_start, periods, total = days.get(day) or _day_record(calendar, day)
+        if day_start >= cursor:
+            gap = pending[k] - elapsed
+            if gap > week and _is_plain_week(calendar, day):
+                elapsed += week
+                day += _WEEK
+                continue
+            if gap > total:  # the whole day passes: what walking its periods would add up to
+                elapsed += total
+                day += _DAY
+                continue
+        for opens, closes in periods:
+            if closes <= cursor:
+                continue
+            opens = max(opens, cursor)
+            span = closes - opens
+            while k < len(pending) and pending[k] - elapsed <= span:
+                found[pending[k]] = opens + (pending[k] - elapsed)
+                k += 1
+            if k == len(pending):
+                break
+            elapsed += span
+        day += _DAY
+    return [found[duration] for duration in durations]
+
+
 def business_time_between(calendar: BusinessCalendar, a: datetime, b: datetime) -> timedelta:
     """Business time elapsed from ``a`` to ``b``; zero when ``b`` is not after ``a``."""
     start = _require_aware(a, "a")
@@ -454,13 +526,18 @@ def business_time_between(calendar: BusinessCalendar, a: datetime, b: datetime) 
     total = _ZERO
     day = _local_date(calendar, start)
     last = _local_date(calendar, end) + _DAY  # see is_open: tomorrow can begin before today ends
+    days = calendar._days
     while day <= last:
-        day_start = _day_start(calendar, day)
+        day_start, periods, length = days.get(day) or _day_record(calendar, day)
         if day_start >= start and _day_start(calendar, day + _WEEK) <= end and _is_plain_week(calendar, day):
             total += calendar._week
             day += _WEEK
             continue
-        for opens, closes in _periods(calendar, day):
+        if day_start >= start and (not periods or periods[-1][1] <= end):
+            total += length  # every period of the day lies inside: their sum is the day's length
+            day += _DAY
+            continue
+        for opens, closes in periods:
             overlap = min(closes, end) - max(opens, start)
             if overlap > _ZERO:
                 total += overlap

@@ -176,6 +176,10 @@ class Policy:
     templates: Templates
     escalation_by_name: dict[str, Escalation] = field(default_factory=dict)
     sync: tuple[SyncTarget, ...] = ()
+    # What ``decide`` derives from the fields above (rule lists prepared for walking, by kind and
+    # trigger), built on first use; each entry names the rules it was derived from. Derived data
+    # only: never compared, and ``dataclasses.replace`` starts a new policy with an empty one.
+    prepared: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def next_tier(self, tier: str | None) -> str | None:
         if tier not in self.tiers:

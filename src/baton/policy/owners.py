@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from baton.policy.model import Policy
 from baton.policy.schedule import resolve
@@ -33,7 +34,18 @@ class Assignment:
 
 
 def _away(policy: Policy, person: str, now: datetime) -> bool:
+    if person not in _absentees(policy):
+        return False
     return any(entry.person == person and entry.covers(now) for entry in policy.out_of_office)
+
+
+def _absentees(policy: Policy) -> frozenset[str]:
+    """Everyone with an out-of-office entry at all (kept with the entries it was read from)."""
+    found = cast(tuple[object, frozenset[str]] | None, policy.prepared.get("absentees"))
+    if found is None or found[0] is not policy.out_of_office:
+        people = frozenset(entry.person for entry in policy.out_of_office)
+        found = policy.prepared["absentees"] = (policy.out_of_office, people)
+    return found[1]
 
 
 def _stable(ticket_id: str, person: str) -> int:

@@ -20,17 +20,15 @@ file in no useful order (say, newest ticket first) degrades to buffering everyth
 from __future__ import annotations
 
 import bisect
-import contextlib
 import heapq
-import re
 from array import array
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from baton.model import Event
-from baton.signals.history import HistoryReader
+from baton.signals.history import HistoryReader, time_parser
 from baton.signals.history_mapping import HistoryMapping
 from baton.signals.history_read import HistoryFile
 
@@ -111,7 +109,7 @@ class TimeOrdered:
         any row there or after; and, with a limit, the row where the limit stops the replay."""
         doc = self.mapping.doc
         empty = frozenset(("", *doc.empty))
-        parse = _parser(doc.time.format, self.mapping.zone)
+        parse = time_parser(doc.time.format, self.mapping.zone)
 
         @lru_cache(maxsize=8_192)  # a ticket's creation time is on each of its rows
         def key(text: str) -> int:
@@ -121,23 +119,27 @@ class TimeOrdered:
         lows: array[int] = array("q")
         tickets: set[str] = set()
         stop: int | None = None
+        # Only the id and time columns are read, and no row is built or digested.
+        columns = (doc.id, doc.time.column, doc.time.created or "")
         with HistoryFile(self.path, fmt=doc.format, delimiter=doc.delimiter) as source:
-            for row in source.rows():
-                values = row.values or {}
+            for number, cells in source.cells(columns):
+                ticket, at, created = cells or ("", "", "")
                 if self.limit is not None:
-                    ticket = values.get(doc.id, "").strip()
+                    ticket = ticket.strip()
                     if ticket and ticket not in empty and ticket not in tickets:
                         if len(tickets) >= self.limit:
-                            stop = row.number  # the first row of the first ticket past the limit
+                            stop = number  # the first row of the first ticket past the limit
                             break
                         tickets.add(ticket)
-                numbers.append(row.number)
+                numbers.append(number)
                 low = _NEVER
-                for column in (doc.time.column, doc.time.created):
-                    text = values.get(column, "").strip() if column else ""
+                for text in (at, created) if doc.time.created else (at,):
+                    text = text.strip()
                     if text and text not in empty:
-                        with contextlib.suppress(ValueError):  # the reader reports the row
+                        try:  # noqa: SIM105 -- suppress() would enter a context manager for every cell
                             low = min(low, key(text))
+                        except ValueError:  # the reader reports the row
+                            pass
                 lows.append(low)
         for i in range(len(lows) - 2, -1, -1):  # suffix minimum, in place
             if lows[i + 1] < lows[i]:
@@ -147,53 +149,3 @@ class TimeOrdered:
 
 def _event(payload: Event | str) -> Event:
     return payload if isinstance(payload, Event) else Event.model_validate_json(payload)
-
-
-def _parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
-    """The reader's own reading of a time cell (see :mod:`baton.signals.history`), with a fast
-    path for numeric day/month/year/hour/minute/second patterns: ``strptime`` costs several
-    microseconds a call and a large log has as many distinct instants as rows."""
-    fast = _numeric_pattern(fmt) if fmt != "iso" else None
-
-    def parse(text: str) -> datetime:
-        match = fast.fullmatch(text) if fast is not None else None
-        if match is not None:
-            parts = match.groupdict()
-            value = datetime(
-                int(parts["Y"]),
-                int(parts["m"]),
-                int(parts["d"]),
-                int(parts.get("H") or 0),
-                int(parts.get("M") or 0),
-                int(parts.get("S") or 0),
-            )
-        else:
-            value = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
-        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
-
-    return parse
-
-
-_TWO = r"\d{1,2}"
-_DIRECTIVES = {"d": _TWO, "m": _TWO, "Y": r"\d{4}", "H": _TWO, "M": _TWO, "S": _TWO}
-
-
-def _numeric_pattern(fmt: str) -> re.Pattern[str] | None:
-    """A regular expression reading ``fmt`` when it has only the directives above, each once, and
-    a date; None otherwise. A cell it does not match goes to ``strptime``, which decides."""
-    pieces: list[str] = []
-    used: set[str] = set()
-    i = 0
-    while i < len(fmt):
-        if fmt[i] == "%":
-            code = fmt[i + 1 : i + 2]
-            if code not in _DIRECTIVES or code in used:
-                return None
-            used.add(code)
-            pieces.append(f"(?P<{code}>{_DIRECTIVES[code]})")
-            i += 2
-        else:
-            # strptime reads white space in a pattern as any run of white space; so does this.
-            pieces.append(r"\s+" if fmt[i].isspace() else re.escape(fmt[i]))
-            i += 1
-    return re.compile("".join(pieces)) if {"d", "m", "Y"} <= used else None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from baton.signals.canonical import validation_message
 from baton.signals.history_mapping import HistoryMapping, MappingDoc, PriorityMap, StatusMap, TierMap
 from baton.signals.history_read import HistoryFile, SourceRow
 
-__all__ = ["HistoryReader", "MappedRow"]
+__all__ = ["HistoryReader", "MappedRow", "time_parser"]
 
 ID_MAX = 200
 MAX_GROUP = 10_000
@@ -114,15 +115,67 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:57] + "...")
 
 
-def _time_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
-    # Exports repeat the same instants (minute resolution, the opening time on every row): a
-    # cache makes parsing nearly free.
-    @functools.lru_cache(maxsize=8_192)
+def time_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
+    """How a time cell is read: ``fmt`` is ``"iso"`` or a strptime pattern; a time without an
+    offset is in ``zone``. Raises ``ValueError`` for a cell that is not such a time.
+
+    Numeric day/month/year/hour/minute/second patterns (most exports) are read by a regular
+    expression and ``datetime``, which accept and refuse what ``strptime`` does for them and give
+    the same value: ``strptime`` costs several microseconds a call, and a large log has about as
+    many distinct instants as rows. A cell the expression does not match goes to ``strptime``,
+    which decides.
+    """
+    fast = _numeric_pattern(fmt) if fmt != "iso" else None
+
     def parse(text: str) -> datetime:
-        value = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
+        match = fast.fullmatch(text) if fast is not None else None
+        if match is not None:
+            parts = match.groupdict()
+            value = datetime(
+                int(parts["Y"]),
+                int(parts["m"]),
+                int(parts["d"]),
+                int(parts.get("H") or 0),
+                int(parts.get("M") or 0),
+                int(parts.get("S") or 0),
+            )
+        else:
+            value = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)
         return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
     return parse
+
+
+# ASCII digits only: strptime reads a one-digit day or month only as 1-9, not as any Unicode digit.
+_TWO = "[0-9]{1,2}"
+_DIRECTIVES = {"d": _TWO, "m": _TWO, "Y": "[0-9]{4}", "H": _TWO, "M": _TWO, "S": _TWO}
+
+
+def _numeric_pattern(fmt: str) -> re.Pattern[str] | None:
+    """A regular expression reading ``fmt`` when it has only the directives above, each once, and
+    a date; None otherwise."""
+    pieces: list[str] = []
+    used: set[str] = set()
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            code = fmt[i + 1 : i + 2]
+            if code not in _DIRECTIVES or code in used:
+                return None
+            used.add(code)
+            pieces.append(f"(?P<{code}>{_DIRECTIVES[code]})")
+            i += 2
+        else:
+            # strptime reads white space in a pattern as any run of white space; so does this.
+            pieces.append(r"\s+" if fmt[i].isspace() else re.escape(fmt[i]))
+            i += 1
+    return re.compile("".join(pieces)) if {"d", "m", "Y"} <= used else None
+
+
+def _time_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
+    # Exports repeat the same instants (minute resolution, the opening time on every row): a
+    # cache makes parsing nearly free.
+    return functools.lru_cache(maxsize=8_192)(time_parser(fmt, zone))
 
 
 class HistoryReader:

@@ -19,6 +19,7 @@ from baton.policy.calendar import (
     DayHours,
     add_business_time,
     add_business_time_with_pauses,
+    add_business_times,
     business_time_between,
     is_open,
     parse_hours,
@@ -506,6 +507,33 @@ def test_adding_then_measuring_gives_the_duration_back(
         # Earliest: the instant just before is open, so the result is inside open time or
         # exactly at a closing, never at an opening or in closed time.
         assert is_open(calendar, end - TICK)
+
+
+@PROPERTY
+@given(data=st.data(), calendar=calendars(), start=instants())
+def test_adding_several_durations_in_one_walk_matches_adding_each(
+    data: st.DataObject, calendar: BusinessCalendar, start: datetime
+) -> None:
+    # An SLA target and its thresholds: shares of one duration, and independent ones, with repeats.
+    target = data.draw(durations(calendar))
+    shares = [target * pct // 100 for pct in data.draw(st.lists(st.integers(0, 150), max_size=4))]
+    several = [target, *shares, *data.draw(st.lists(durations(calendar), max_size=3))]
+    fresh = BusinessCalendar(
+        name="fresh", tz=calendar.tz, weekly_hours=calendar.weekly_hours, holidays=calendar.holidays
+    )
+    assert add_business_times(fresh, start, several) == [
+        add_business_time(calendar, start, d) for d in several
+    ]
+
+
+def test_adding_several_durations_checks_them_like_adding_one() -> None:
+    start = local(BERLIN, 2025, 1, 6, 9)
+    assert add_business_times(office(), start, []) == []
+    assert add_business_times(office(), start, [timedelta(0), H]) == [start, start + H]
+    with pytest.raises(ValueError, match="negative"):
+        add_business_times(office(), start, [H, -H])
+    with pytest.raises(ValueError, match="naive"):
+        add_business_times(office(), start.replace(tzinfo=None), [H])
 
 
 @PROPERTY

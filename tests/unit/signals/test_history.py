@@ -13,7 +13,7 @@ import pytest
 
 from baton.errors import ConfigError
 from baton.model import Event, EventType, Priority, Stage
-from baton.signals.history import ID_MAX, HistoryReader, MappedRow
+from baton.signals.history import ID_MAX, HistoryReader, MappedRow, time_parser
 from baton.signals.history_mapping import HistoryMapping, load_mapping
 
 MAPPING = """\
@@ -254,3 +254,26 @@ def test_iso_times_keep_their_offset(tmp_path: Path) -> None:
         datetime(2010, 3, 31, 15, 59, 42, tzinfo=UTC),
         datetime(2010, 3, 31, 15, 59, 42, tzinfo=UTC),
     ]
+
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "29/02/2016 01:16", "1/3/2016 9:05", "31/02/2016 10:00", "00/01/2016 10:00", "1/13/2016 10:00",
+        "01/01/2016 24:00", "01/01/2016 10:60", " 1/01/2016 10:00", "01/01/2016  10:00",
+        "2016-02-29 13:45:30", "2016-02-29 13:45:60", "2016-02-29 13:45:61", "02/29/2016", "29.02.2016 7:05",
+        "x", "", "\u0661/\u0662/2016 1:05", "01/01/\u0662\u0660\u0661\u0666 10:00",  # other digits
+    ],
+)  # fmt: skip
+def test_the_fast_time_reading_agrees_with_strptime(fmt: str, text: str) -> None:
+    parse = time_parser(fmt, UTC)
+    try:
+        expected: datetime | None = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse(text)
+    else:
+        assert parse(text) == expected

@@ -155,3 +155,29 @@ def test_an_overlong_jsonl_line_is_skipped_without_being_held(tmp_path: Path) ->
         f.write(json.dumps({"id": "A", "body": "x" * (MAX_LINE_BYTES + 10)}) + "\n")
         f.write(json.dumps({"id": "B"}) + "\n")
     assert summary(rows_of(path)) == [(1, f"line longer than {MAX_LINE_BYTES} bytes"), (2, "B")]
+
+
+def _cells_of(path: Path, columns: tuple[str, ...]) -> list[tuple[int, tuple[str, ...] | None]]:
+    with HistoryFile(path) as f:
+        return list(f.cells(columns))
+
+
+def _cells_from_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, tuple[str, ...] | None]]:
+    return [
+        (r.number, None if r.values is None else tuple(r.values.get(c, "") for c in columns))
+        for r in rows_of(path)
+    ]
+
+
+def test_cells_are_the_rows_columns_line_for_line(tmp_path: Path) -> None:
+    csv_path, jsonl_path, gz_path = tmp_path / "log.csv", tmp_path / "log.jsonl", tmp_path / "log.csv.gz"
+    csv_path.write_bytes(
+        b"id,v,w\n1,ok,a\n2,too,many,x\n\n3\n" + f'4,"{"x" * 200_000}",b\n'.encode() + b"5,caf\xe9,c\n"
+        b'6,"two\nlines",d\n7,fine,e\n'
+    )
+    jsonl_path.write_text('{"id": "A", "v": 3}\n{broken\n\n{"id": "B", "w": null}\n')
+    whole = gzip.compress(("id,v\n" + "".join(f"{i},{i * 7919 % 1000}\n" for i in range(20_000))).encode())
+    gz_path.write_bytes(whole[: len(whole) // 2])
+    for path in (csv_path, jsonl_path, gz_path):
+        for columns in (("id", "w"), ("v", "missing", "id", "v"), ()):
+            assert _cells_of(path, columns) == _cells_from_rows(path, columns), (path.name, columns)
