@@ -52,14 +52,15 @@ ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT.parent / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
 OPEN_TICKETS = 20_000
 
-# Components of a replay, by the function whose cumulative time is that component's.
+# Components of a replay, by the function (or functions, separated by "|", none calling another)
+# whose cumulative time is that component's.
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("read + map rows (HistoryReader)", "signals/history.py", "__iter__"),
     ("time order: first pass", "replay/order.py", "_bounds"),
     ("simulator: decide", "engine/decide.py", "decide"),
     ("  of which: message templates", "policy/templates.py", "render"),
     ("  of which: SLA timers firing", "engine/decide_sla.py", "on_timer"),
-    ("  of which: business calendar", "policy/calendar.py", "add_business_time"),
+    ("  of which: business calendar", "policy/calendar.py", "add_business_time|add_business_times"),
     ("simulator: all (decide, timers heap, copies)", "engine/simulate.py", "_apply"),
     ("decision records + tracks (on_decision)", "replay/run.py", "_on_decision"),
     ("facts and KPIs", "replay/run.py", "finish"),
@@ -138,7 +139,7 @@ def profile(out: Path, limit: int | None) -> None:
         cumulative = sum(
             ct
             for (path, _, func), (_, _, _, ct, _) in entries.items()
-            if path.endswith(file) and func == name
+            if path.endswith(file) and func in name.split("|")
         )
         rows.append((label, f"{cumulative:.1f}", f"{100 * cumulative / total:.0f}%"))
     print(f"\nwhere the replay's time goes (cProfile, {total:.1f} s under the profiler):")
