@@ -261,6 +261,11 @@ def test_whole_policy_shadow_sends_nothing_in_any_case(tmp_path: Path) -> None:
     ticket, decisions = play(policy, ticket={"subject": "Crash", "tags": ["bug"]})
     assert notes(decisions, "escalation.engineering-handoff") == ["shadow: would handoff to l2 (dee)"]
     assert ticket.owner is not None and ticket.owner.person == "cy" and ticket.escalations == ()
+    # The SLA's own tier-up at 100% is an escalation too: recorded, not applied.
+    ticket, decisions = play(policy, ticket={"subject": "Nobody answered"}, at="8h")
+    assert notes(decisions, "sla.first_response.100")[-1] == "shadow: would hand off to L2 (dee)"
+    assert (ticket.tier, ticket.stage, ticket.escalations) == ("L1", Stage.OPEN, ())
+    assert ticket.clock("first_response") is not None and ticket.clock("first_response").breached  # type: ignore[union-attr]
 
 
 # -- SLA -------------------------------------------------------------------------------------------------

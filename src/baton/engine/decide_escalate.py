@@ -134,6 +134,15 @@ class EscalationSteps(DecisionState):
             )
             return
         owner = self.resolve(self.policy.tier_roles[target_tier], rule=rule)
+        if self.policy.shadow:
+            # Shadow mode decides and records but does not act: an escalation rule in shadow keeps
+            # the ticket where it is, and so does the SLA's own tier-up.
+            self.reasons.append(
+                Reason(
+                    rule=rule, matched=True, note=f"shadow: would hand off to {target_tier} ({owner.person})"
+                )
+            )
+            return
         record = EscalationRecord(
             at=self.now,
             rule=rule,
