@@ -55,6 +55,7 @@ from baton.clock import Clock, SystemClock
 from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import config_error, http_config
+from baton.connectors.params import param_str as _str
 from baton.connectors.smtp import OutboundSmtp, Security
 from baton.errors import ConfigError, PermanentConnectorError
 from baton.settings import Settings
@@ -384,7 +385,3 @@ def _strings(value: object, what: str) -> list[str]:
 
 def _one_line(text: str) -> str:
     return " ".join(_BREAKS.sub(" ", text).split())
-
-
-def _str(value: object) -> str:
-    return str(value).strip() if value is not None else ""

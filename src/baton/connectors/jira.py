@@ -66,6 +66,8 @@ from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
+from baton.connectors.params import param_list as _list
+from baton.connectors.params import param_str as _str
 from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
@@ -583,16 +585,3 @@ def _explain(response: HttpResponse) -> str | None:
     if not parts and isinstance(_at(data, "message"), str):
         parts.append(data["message"])
     return "; ".join(parts) or None
-
-
-def _str(value: object) -> str:
-    return str(value).strip() if value is not None else ""
-
-
-def _list(value: object) -> list[str]:
-    if value is None:
-        return []
-    items = (
-        value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
-    )
-    return [s for s in (str(v).strip() for v in items) if s]

@@ -49,6 +49,8 @@ from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp, parse_retry_after
+from baton.connectors.params import param_list as _list
+from baton.connectors.params import param_str as _str
 from baton.errors import ConnectorError, PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
@@ -605,16 +607,3 @@ def _priority(value: object) -> str | None:
 def _links(params: Mapping[str, Any]) -> Mapping[str, Any]:
     links = params.get("links")
     return links if isinstance(links, Mapping) else {}
-
-
-def _str(value: object) -> str:
-    return str(value).strip() if value is not None else ""
-
-
-def _list(value: object) -> list[str]:
-    if value is None:
-        return []
-    items = (
-        value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
-    )
-    return [s for s in (str(v).strip() for v in items) if s]

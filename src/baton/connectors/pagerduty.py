@@ -37,6 +37,7 @@ from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import PagerDutyConfig, configured, http_config, parse_service_keys
 from baton.connectors.http import HttpResponse, OutboundHttp
+from baton.connectors.params import param_str as _str
 from baton.errors import PermanentConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
@@ -200,7 +201,3 @@ def _explain(response: HttpResponse) -> str | None:
     errors = data.get("errors")
     parts = [str(data.get("message") or "")] + ([str(e) for e in errors] if isinstance(errors, list) else [])
     return "; ".join(p for p in parts if p) or None
-
-
-def _str(value: object) -> str:
-    return str(value).strip() if value is not None else ""

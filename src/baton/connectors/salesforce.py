@@ -51,6 +51,7 @@ from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
+from baton.connectors.params import param_str as _str
 from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import ExternalLink
 from baton.settings import Settings
@@ -425,7 +426,3 @@ def _json(response: HttpResponse) -> Any:
         return response.json()
     except (ValueError, RecursionError):
         return None
-
-
-def _str(value: object) -> str:
-    return str(value).strip() if value is not None else ""

@@ -45,6 +45,8 @@ from baton.connectors.addresses import Resolver
 from baton.connectors.base import Delivery, OutboundAction
 from baton.connectors.config import SlackConfig, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp, parse_retry_after
+from baton.connectors.params import param_list as _list
+from baton.connectors.params import param_str as _str
 from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.settings import Settings
 
@@ -286,16 +288,3 @@ def _explain(response: HttpResponse) -> str | None:
     except ValueError:
         return None
     return str(data.get("error")) if isinstance(data, dict) and data.get("error") else None
-
-
-def _str(value: object) -> str:
-    return str(value).strip() if value is not None else ""
-
-
-def _list(value: object) -> list[str]:
-    if value is None:
-        return []
-    items = (
-        value.split(",") if isinstance(value, str) else value if isinstance(value, list | tuple) else [value]
-    )
-    return [s for s in (str(v).strip() for v in items) if s]
