@@ -27,6 +27,7 @@ from baton.engine.runtime import decision_record
 from baton.engine.simulate import TIMER_SOURCE, Simulator
 from baton.model import Account, Decision, Event, EventType, to_json
 from baton.policy.model import Policy
+from baton.replay.ahead import ReadAhead, worth_reading_ahead
 from baton.replay.order import TimeOrdered
 from baton.signals.history_mapping import HistoryMapping
 
@@ -161,14 +162,20 @@ def replay_history(
     on_error: Callable[[int, str], None] | None = None,
     on_event: Callable[[int], None] | None = None,
     tiers: Sequence[str] | None = None,
+    read_ahead: bool | None = None,
 ) -> Replayed:
     """Read ``path`` once in time order and run every event through ``policy`` (and ``baseline``).
-    ``tiers`` overrides the policy's tier order in the KPIs (the observer policy's are a stand-in)."""
+    ``tiers`` overrides the policy's tier order in the KPIs (the observer policy's are a stand-in).
+    ``read_ahead`` reads the history in a second process (:mod:`baton.replay.ahead`); by default
+    when that pays for itself. The results are the same either way."""
     known = accounts or {}
     runs: Sequence[PolicyRun] = [PolicyRun(policy, accounts=known, decisions=decisions, tiers=tiers)]
     if baseline is not None:
         runs = [*runs, PolicyRun(baseline, accounts=known, decisions=baseline_decisions)]
-    ordered = TimeOrdered(path, mapping, limit=limit, on_error=on_error)
+    if read_ahead is None:
+        read_ahead = worth_reading_ahead(path, limit)
+    reader = ReadAhead if read_ahead else TimeOrdered
+    ordered = reader(path, mapping, limit=limit, on_error=on_error)
     events = 0
     for event in ordered:
         events += 1
