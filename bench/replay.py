@@ -12,8 +12,9 @@ What is measured, in this one process:
   nothing else (best of two passes).
 - **replay**: exactly what ``baton replay --policy examples/policy --history ... --out DIR`` does:
   the first pass over the file that makes global time order possible, parsing and mapping (in a
-  second process that reads ahead, as the command does for a file this size), the simulator (the live service's ``decide``, SLA timers firing at their simulated due instants,
-  business hours), ``decisions.jsonl`` (one line per decision), the KPIs, ``kpis.json`` and
+  second process that reads ahead, as the command does for a file this size), the simulator
+  (the live service's ``decide``, SLA timers firing at their simulated due instants, business
+  hours), ``decisions.jsonl`` (one line per decision), the KPIs, ``kpis.json`` and
   ``report.html``.
 - **peak RSS** of the process (``VmHWM``) after the replay, and separately the memory 20,000 open
   tickets take in a fresh simulator (every one with its SLA clocks and pending timers).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -129,8 +130,36 @@ def test_bad_tokens_are_refused(client: TestClient, token: bytes) -> None:
 def test_healthz_is_open_and_openapi_publishes_the_event_schema(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     spec = client.get("/openapi.json").json()
-    schema = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schema = resolve(spec, body["$ref"])
     assert schema["title"] == "Event" and "event_id" in schema["required"]
+    assert resolve(spec, schema["properties"]["fields"]["$ref"])["title"] == "TicketFields"
+    refs = list(refs_in(spec))
+    assert len(refs) > 20
+    for ref in refs:  # every reference in the document resolves inside it (ReDoc refuses one that does not)
+        resolve(spec, ref)
+
+
+def refs_in(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs_in(value)
+
+
+def resolve(spec: dict[str, Any], ref: str) -> dict[str, Any]:
+    assert ref.startswith("#/"), ref
+    node: Any = spec
+    for part in ref[2:].split("/"):
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    assert isinstance(node, dict)
+    return node
 
 
 def deep(n: int) -> str:

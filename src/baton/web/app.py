@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,6 +100,23 @@ class VerdictBody(BaseModel):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=1_000, strip_whitespace=True)]
 
 
+# The dashboard's pages run no script and load nothing but its own stylesheet: a browser that
+# is told so refuses anything a ticket's text might smuggle in, and no other site may frame them.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(response: HTMLResponse) -> HTMLResponse:
+    response.headers.update(_PAGE_HEADERS)
+    return response
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
@@ -125,11 +143,15 @@ def create_app(
             if batcher is not None:
                 batcher.stop()
 
-    app = FastAPI(
+    # The API docs (/docs, /redoc) serve Swagger UI and ReDoc from the installed package, not a
+    # CDN: the dashboard and its docs work offline and load nothing from the internet.
+    app = FastAPIOffline(
         title="Baton",
         version="0.1.0",
         description="The execution layer for support escalations.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
+        redoc_url=None,  # ReDoc always loads its logo from cdn.redoc.ly; Swagger UI at /docs suffices
     )
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
@@ -138,7 +160,9 @@ def create_app(
         forbidden = exc.forbidden
         if request.url.path.startswith("/v1/") or forbidden:
             return _error(403 if forbidden else 401, "forbidden" if forbidden else "unauthorized", str(exc))
-        return HTMLResponse(_TEMPLATES.get_template("login.html").render(message=str(exc)), status_code=401)
+        return _page(
+            HTMLResponse(_TEMPLATES.get_template("login.html").render(message=str(exc)), status_code=401)
+        )
 
     @app.exception_handler(TooLargeError)
     async def _too_large(_request: Request, exc: TooLargeError) -> Response:
@@ -174,6 +198,22 @@ def create_app(
     Reader = Annotated[Principal, Depends(principal("read"))]
     Ingester = Annotated[Principal, Depends(principal("ingest"))]
 
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, plus the canonical event (the body of ``POST /v1/events`` is read
+        by hand, not by a typed parameter) with its nested types, all under components."""
+        if app.openapi_schema is None:
+            doc = plain_openapi()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            event = Event.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(event.pop("$defs", {}))
+            schemas["Event"] = event
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -185,7 +225,7 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": Event.model_json_schema()}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}},
             }
         },
         responses={
@@ -308,8 +348,10 @@ def create_app(
         with db.reader.connect() as conn:
             rows = read.list_tickets(conn, stage=stage, limit=200)
             summary = read.stats(conn)
-        return _TEMPLATES.TemplateResponse(
-            request, "index.html", {"tickets": rows, "stats": summary, "stage": stage}
+        return _page(
+            _TEMPLATES.TemplateResponse(
+                request, "index.html", {"tickets": rows, "stats": summary, "stage": stage}
+            )
         )
 
     @app.get("/tickets/{ticket_id}", include_in_schema=False)
@@ -319,7 +361,7 @@ def create_app(
             items = read.timeline(conn, ticket_id)
         if ticket is None:
             raise NotFoundError(f"no ticket {ticket_id!r}")
-        return _TEMPLATES.TemplateResponse(request, "ticket.html", {"ticket": ticket, "items": items})
+        return _page(_TEMPLATES.TemplateResponse(request, "ticket.html", {"ticket": ticket, "items": items}))
 
     # Vendor webhooks authenticate by signature or shared token, not by Baton API tokens.
     app.include_router(webhook_router(settings=settings, batcher=batcher, clock=clock or SystemClock()))
