@@ -106,6 +106,16 @@ class TransientConnectorError(ConnectorError):
         self.retry_after = retry_after
 
 
+class DeferredDelivery(ConnectorError):
+    """Not sent, on purpose: ask again in ``retry_after`` seconds. The target is healthy, so a
+    deferral counts neither toward the dead-letter limit nor against the connector's circuit
+    (each one still takes a claim, which bounds how often an action can be put off)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermanentConnectorError(ConnectorError):
     pass
 

@@ -79,6 +79,12 @@ class Settings(BaseModel):
     jira_email: str | None = Field(default=None, description="Atlassian account e-mail for basic auth.")
     jira_api_token: SecretStr | None = Field(default=None, description="Atlassian API token.")
     jira_project: str | None = Field(default=None, description="Default Jira project key for new issues.")
+    jira_search_settle_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3_600,
+        description="A retried Jira create waits this long for search to catch up.",
+    )
     linear_api_key: SecretStr | None = Field(default=None, description="Linear API key (lin_api_...).")
     linear_api_url: str = Field(default="https://api.linear.app/graphql", description="Linear GraphQL URL.")
     linear_team_id: str | None = Field(default=None, description="Default Linear team id for new issues.")
@@ -95,6 +101,12 @@ class Settings(BaseModel):
     salesforce_api_version: str = Field(default="v61.0", description="Salesforce REST API version.")
     hubspot_access_token: SecretStr | None = Field(default=None, description="HubSpot private-app token.")
     hubspot_api_url: str = Field(default="https://api.hubapi.com", description="HubSpot API base URL.")
+    hubspot_search_settle_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3_600,
+        description="A retried HubSpot note waits this long for search to catch up.",
+    )
     email_smtp_host: str | None = Field(default=None, description="Outbound SMTP server (email connector).")
     email_smtp_port: int = Field(default=587, ge=1, le=65_535, description="Outbound SMTP port.")
     email_smtp_username: str | None = Field(default=None, description="Outbound SMTP user.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from baton import audit
 from baton.clock import FakeClock
-from baton.connectors.base import Connector, Delivery, OutboundAction
+from baton.connectors.base import Connector, Delivery, OutboundAction, settle_before_creating
 from baton.connectors.fake import FakeConnector
 from baton.engine.outbox import Outbox
 from baton.engine.runtime import Engine, idempotency_key
@@ -17,7 +18,17 @@ from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import Stage
 from baton.store import read
 from baton.store.db import Database
-from baton.store.schema import decisions, events, external_links, metadata, outbox, sent_log, tickets, timers
+from baton.store.schema import (
+    connector_state,
+    decisions,
+    events,
+    external_links,
+    metadata,
+    outbox,
+    sent_log,
+    tickets,
+    timers,
+)
 from tests.helpers import event, minutes
 
 
@@ -172,6 +183,49 @@ def test_transient_failures_back_off_honouring_retry_after(
     assert box.deliver().delivered == 1
     assert [a.attempt for a in target.calls] == [1, 2, 3]
     assert len({a.key for a in target.calls}) == 1
+
+
+def test_a_deferral_waits_without_counting_as_a_failure_or_tripping_the_circuit(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    """A connector that chooses to wait (a retried create giving search time) is not failing:
+    the failure count and the circuit stay as they were, the claim counts, the record says so."""
+    engine.ingest([event(1)])
+
+    class Settling:
+        name = "log"
+
+        def __init__(self) -> None:
+            self.calls: list[OutboundAction] = []
+
+        def send(self, action: OutboundAction) -> Delivery:
+            self.calls.append(action)
+            settle_before_creating(action, what="log create", seconds=20)
+            if action.attempt == 1:
+                raise TransientConnectorError("answer lost", retry_after=0)
+            return Delivery(external_id="made")
+
+    target = Settling()
+    box = _outbox(db, clock, {"log": target}, max_attempts=2)
+    assert box.deliver().retried == 1  # attempt 1 fails: one counted failure of the two allowed
+    assert box.deliver().retried == 1  # attempt 2 waits 20 s: not a second failure, so not dead
+    assert box.deliver().claimed == 0
+    with db.reader.connect() as conn:
+        row = conn.execute(select(outbox.c.status, outbox.c.failures, outbox.c.attempts)).one()
+        circuit = conn.execute(select(connector_state.c.state, connector_state.c.failures)).one()
+    assert tuple(row) == ("pending", 1, 2)
+    assert tuple(circuit) == ("closed", 1)  # the failure of attempt 1 only
+    clock.advance(timedelta(seconds=21))
+    assert box.deliver().delivered == 1
+    assert [a.attempt for a in target.calls] == [1, 2, 3]
+    with db.reader.connect() as conn:
+        kinds = list(conn.execute(select(audit.audit_log.c.kind)).scalars())
+        deferred = conn.execute(
+            select(audit.audit_log.c.body).where(audit.audit_log.c.kind == "action.deferred")
+        ).scalar_one()
+    assert kinds.count("action.failed") == 1 and kinds.count("action.delivered") == 1
+    body = json.loads(deferred)  # the chain keeps the canonical JSON text it hashed
+    assert body["retry_in_s"] == 20 and "searching again in 20 s" in body["error"]
 
 
 def test_permanent_failure_and_exhausted_retries_dead_letter(

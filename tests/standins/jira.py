@@ -18,7 +18,8 @@ them (https://developer.atlassian.com/cloud/jira/platform/rest/v3/).
   "Error in the JQL Query". Issues carry their ``id``, the requested ``fields``, and ``key`` only
   when asked for ("By default, this resource returns IDs only"). ``reconcileIssues`` (at most 50
   ids) is honoured: with ``lagging`` set, issues created since the last :meth:`reindex` are
-  invisible to search unless reconciled
+  invisible to search unless reconciled, and with ``index_lag`` (seconds) each new issue is
+  invisible for that long after its creation
   (https://developer.atlassian.com/cloud/jira/platform/search-and-reconcile/).
 * Workflow: To Do -> Start Progress -> In Progress -> Stop Progress -> To Do; Resolve (from both)
   -> Done -> Reopen -> To Do.
@@ -34,6 +35,7 @@ import base64
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +116,9 @@ class JiraStandIn(StandIn):
         self.users = set(users)
         self.issues: list[Issue] = []
         self.lagging = False
+        self.index_lag = 0.0
         self._indexed: set[int] = set()
+        self._born: dict[int, float] = {}  # issue id -> monotonic time of its creation
         self._losses: list[tuple[str, str]] = []
         self._seq = itertools.count(1)
 
@@ -250,7 +254,8 @@ class JiraStandIn(StandIn):
             properties=properties,
         )
         self.issues.append(issue)
-        if not self.lagging:
+        self._born[issue.id] = time.monotonic()
+        if not self.lagging and not self.index_lag:
             self._indexed.add(issue.id)
         return Reply.of(201, {"id": str(issue.id), "key": issue.key, "self": self._self(issue)})
 
@@ -347,8 +352,16 @@ class JiraStandIn(StandIn):
         ):
             return _error(400, "reconcileIssues must be a list of at most 50 issue ids.")
         label = re.sub(r"\\(.)", r"\1", match.group(1))
+        indexed_before = time.monotonic() - self.index_lag
         visible = [
-            i for i in self.issues if label in i.labels and (i.id in self._indexed or i.id in reconcile)
+            i
+            for i in self.issues
+            if label in i.labels
+            and (
+                i.id in self._indexed
+                or i.id in reconcile
+                or (self.index_lag and not self.lagging and self._born[i.id] <= indexed_before)
+            )
         ]
         if (match.group(2) or "ASC").upper() == "DESC":
             visible.reverse()

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from baton.errors import DeferredDelivery
 from baton.model import ExternalLink
 
-__all__ = ["Connector", "Delivery", "OutboundAction"]
+__all__ = ["SETTLE_SECONDS", "Connector", "Delivery", "OutboundAction", "settle_before_creating"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,25 @@ class Connector(Protocol):
     name: str
 
     def send(self, action: OutboundAction) -> Delivery: ...
+
+
+SETTLE_SECONDS = 30.0
+"""How long a retried create waits for an eventually consistent search, by default."""
+
+
+def settle_before_creating(action: OutboundAction, *, what: str, seconds: float) -> None:
+    """Call when a retried create searched for its own earlier attempt and found nothing.
+
+    The earlier attempt may have created the item (its answer lost, or the worker killed before
+    recording it) where the vendor's search cannot see it yet: Jira's and HubSpot's searches are
+    eventually consistent. So every second attempt (2, 4, ...) is put off for ``seconds`` and
+    searches again; the attempt after it creates. Each create after the first thus comes at least
+    ``seconds`` after the attempt before it, which is the vendor's indexing window to reckon with.
+    Raises :class:`~baton.errors.DeferredDelivery` (not a failure) when this attempt must wait.
+    """
+    if seconds > 0 and action.attempt >= 2 and action.attempt % 2 == 0:
+        raise DeferredDelivery(
+            f"{what}: an earlier attempt may have created it where search cannot see it yet; "
+            f"searching again in {seconds:g} s before creating",
+            retry_after=seconds,
+        )

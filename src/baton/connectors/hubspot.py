@@ -22,9 +22,11 @@ Idempotency
     A ticket update is idempotent by nature. Notes take no idempotency key; each note's body ends
     with a marker token derived from the action key (``baton`` and its 64 hex digits), and a retry
     (``attempt > 1``) first searches for it (``POST /crm/v3/objects/notes/search``,
-    ``hs_note_body CONTAINS_TOKEN <marker>``) and creates nothing when it is found. Remaining
-    window: search is eventually consistent, so a retry within the seconds a new note takes to be
-    indexed can create a second note.
+    ``hs_note_body CONTAINS_TOKEN <marker>``) and creates nothing when it is found. Search is
+    eventually consistent, so a retry that finds nothing waits ``search_settle_seconds`` (30 by
+    default) on every second attempt and searches again before the next one creates
+    (:func:`~baton.connectors.base.settle_before_creating`): a second note needs HubSpot's index to
+    lag longer than that.
 
 Errors
     The body is ``{"status": "error", "message", "correlationId", "category", "errors"}``
@@ -57,7 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from baton.clock import Clock, SystemClock
 from baton.connectors.addresses import Resolver
-from baton.connectors.base import Delivery, OutboundAction
+from baton.connectors.base import SETTLE_SECONDS, Delivery, OutboundAction, settle_before_creating
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
 from baton.connectors.params import param_str as _str
@@ -88,6 +90,13 @@ class HubSpotConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     access_token: SecretStr = Field(description="Private app access token (pat-...).")
+    search_settle_seconds: float = Field(
+        default=SETTLE_SECONDS,
+        ge=0,
+        le=3_600,
+        description="How long a retried note that finds none waits for HubSpot's search to catch up "
+        "before creating (0: create at once).",
+    )
     api_url: str = Field(default="https://api.hubapi.com", description="Base URL of the API.")
     pipeline: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="hs_pipeline sent with the stage."
@@ -226,7 +235,12 @@ class HubSpotConnector:
         return configured(
             "hubspot",
             HubSpotConfig,
-            {"access_token": token, "api_url": settings.hubspot_api_url, "http": http_config(settings)},
+            {
+                "access_token": token,
+                "api_url": settings.hubspot_api_url,
+                "search_settle_seconds": settings.hubspot_search_settle_seconds,
+                "http": http_config(settings),
+            },
             lambda config: cls(config, clock=clock),
             needs={"BATON_HUBSPOT_ACCESS_TOKEN": token},
         )
@@ -326,8 +340,12 @@ class HubSpotConnector:
         """The action's note: found by its marker on a retry, else created. Its id, and whether
         this call created it."""
         token = marker(action.key)
-        if action.attempt > 1 and (found := self._find_note(token)) is not None:
-            return found, False
+        if action.attempt > 1:
+            if (found := self._find_note(token)) is not None:
+                return found, False
+            settle_before_creating(
+                action, what="hubspot create note", seconds=self.config.search_settle_seconds
+            )
         stamp = self.clock.now().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         payload = {
             "properties": {"hs_note_body": f"{body}<p>ref {token}</p>", "hs_timestamp": stamp},

@@ -31,10 +31,14 @@ Duplicates
     Jira takes no idempotency key. A create first searches (``POST /rest/api/3/search/jql``) for
     its dedup label and returns the issue found. That search is eventually consistent
     (https://developer.atlassian.com/cloud/jira/platform/search-and-reconcile/: the delay "might
-    vary from a few seconds to minutes"), so a create whose response was lost, retried inside that
-    window, can make a second issue. Issues this process created are remembered (action key and
-    ticket -> issue id) and passed as ``reconcileIssues``, which makes the search read-after-write
-    consistent for them.
+    vary from a few seconds to minutes"), so a create whose response was lost, retried at once,
+    could make a second issue. Issues this process created are remembered (action key and ticket
+    -> issue id) and passed as ``reconcileIssues``, which makes the search read-after-write
+    consistent for them. For any other retried create (say, after the worker was killed) that
+    finds nothing, every second attempt waits ``search_settle_seconds`` (30 by default) and
+    searches again before the next one creates
+    (:func:`~baton.connectors.base.settle_before_creating`): a duplicate needs Jira's index to lag
+    longer than that.
     A comment carries the action key in its ``baton`` property, and the 200 newest comments are
     read with their properties (``GET .../comment``, ``POST /rest/api/3/comment/list?expand=
     properties``) before posting. A transition records the action key in the issue property
@@ -63,7 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
-from baton.connectors.base import Delivery, OutboundAction
+from baton.connectors.base import SETTLE_SECONDS, Delivery, OutboundAction, settle_before_creating
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp
 from baton.connectors.params import param_list as _list
@@ -106,6 +110,13 @@ class JiraConfig(BaseModel):
     issue_type: str = Field(default="Task", min_length=1, max_length=255)
     priorities: dict[str, str] = Field(default_factory=lambda: dict(PRIORITIES))
     statuses: dict[str, str] = Field(default_factory=lambda: dict(STATUSES))
+    search_settle_seconds: float = Field(
+        default=SETTLE_SECONDS,
+        ge=0,
+        le=3_600,
+        description="How long a retried create that finds no issue waits for Jira's search to catch up "
+        "before creating (0: create at once).",
+    )
     http: HttpConfig = Field(default_factory=HttpConfig)
 
     @field_validator("url")
@@ -221,6 +232,7 @@ class JiraConnector:
             "email": settings.jira_email,
             "api_token": settings.jira_api_token,
             "project": settings.jira_project,
+            "search_settle_seconds": settings.jira_search_settle_seconds,
             "http": http_config(settings),
         }
         return configured("jira", JiraConfig, values, lambda config: cls(config, clock=clock), needs=needs)
@@ -263,6 +275,10 @@ class JiraConnector:
             known = self._created.get(action.key)
         if found := self._search(dedup, reconcile=[known] if known else []):
             return self._delivery(found, {"created": False}, wrote)
+        if known is None:  # an issue this process made is found consistently; another may not be
+            settle_before_creating(
+                action, what="jira create issue", seconds=self.config.search_settle_seconds
+            )
         body = {"fields": fields, "properties": [self._marker(action)]}
         issue = _issue(self._api("POST", "/rest/api/3/issue", "jira create issue", body=body))
         if issue is None:

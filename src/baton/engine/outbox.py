@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -29,7 +29,7 @@ from baton.audit import AuditRecord
 from baton.clock import Clock, to_ms
 from baton.connectors.base import Connector, Delivery, OutboundAction
 from baton.engine.breaker import Breakers
-from baton.errors import PermanentConnectorError, TransientConnectorError
+from baton.errors import DeferredDelivery, PermanentConnectorError, TransientConnectorError
 from baton.model import Event, EventType, ExternalLink
 from baton.store import echoes, repo
 from baton.store.db import Database
@@ -144,7 +144,7 @@ class Outbox:
                 continue
             wait = self._rate_limited(action)
             if wait is not None:
-                self._retry(action, error=f"rate limit for {action.kind}", delay=wait, count_attempt=False)
+                self._retry(action, error=f"rate limit for {action.kind}", delay=wait, outcome="returned")
                 stats.deferred += 1
                 continue
             if not self._send_one(action, stats):
@@ -202,6 +202,10 @@ class Outbox:
         except PermanentConnectorError as exc:
             self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
             stats.dead += 1
+            return True
+        except DeferredDelivery as exc:  # the vendor is fine; the connector wants to wait
+            self._retry(action, error=str(exc), delay=exc.retry_after, outcome="deferred")
+            stats.retried += 1
             return True
         except Exception as exc:  # transient, or a connector bug that must not stop the worker
             if isinstance(exc, TransientConnectorError):
@@ -329,8 +333,20 @@ class Outbox:
                 ],
             )
 
-    def _retry(self, action: ClaimedAction, *, error: str, delay: float, count_attempt: bool = True) -> None:
+    def _retry(
+        self,
+        action: ClaimedAction,
+        *,
+        error: str,
+        delay: float,
+        outcome: Literal["failed", "deferred", "returned"] = "failed",
+    ) -> None:
+        """Put the action back for ``delay`` seconds. ``failed``: a counted failure (toward the
+        dead-letter limit). ``deferred``: the connector chose not to send yet; the claim counts,
+        the failure does not. ``returned``: not tried at all (a rate limit); the claim is given
+        back. Failures and deferrals go on the audit chain."""
         now = self.clock.now()
+        failed = outcome == "failed"
         with self.db.write() as conn:
             result = conn.execute(
                 update(outbox)
@@ -343,17 +359,16 @@ class Outbox:
                     claimed_until_ms=None,
                     available_ms=to_ms(now) + int(delay * 1000),
                     last_error=error[:2_000],
-                    # A counted failure; a deferral (rate limit) gives the claim back instead.
-                    failures=outbox.c.failures + 1 if count_attempt else outbox.c.failures,
-                    attempts=outbox.c.attempts if count_attempt else outbox.c.attempts - 1,
+                    failures=outbox.c.failures + 1 if failed else outbox.c.failures,
+                    attempts=outbox.c.attempts - 1 if outcome == "returned" else outbox.c.attempts,
                 )
             )
-            if result.rowcount and count_attempt:
+            if result.rowcount and outcome != "returned":
                 audit.append(
                     conn,
                     [
                         AuditRecord(
-                            "action.failed",
+                            f"action.{outcome}",
                             action.ticket_id,
                             now,
                             {

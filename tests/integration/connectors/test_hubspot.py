@@ -13,7 +13,13 @@ from baton.clock import FakeClock
 from baton.connectors.base import OutboundAction
 from baton.connectors.config import HttpConfig
 from baton.connectors.hubspot import HubSpotConfig, HubSpotConnector, marker
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import (
+    ConfigError,
+    ConnectorError,
+    DeferredDelivery,
+    PermanentConnectorError,
+    TransientConnectorError,
+)
 from baton.model import ExternalLink
 from baton.settings import load_settings
 from tests.conftest import START
@@ -236,11 +242,13 @@ def test_a_retry_after_a_lost_response_finds_the_note_instead_of_making_another(
             ]
         }
     ]
-    other = hubspot.send(action("activity", 2, attempt=2, company_id=company, text="another action"))
-    assert other.detail["created"] is True and len(account.notes) == 2  # searched, not found, created
+    with pytest.raises(DeferredDelivery, match="searching again in 30 s"):  # searched, not found: waits
+        hubspot.send(action("activity", 2, attempt=2, company_id=company, text="another action"))
+    other = hubspot.send(action("activity", 2, attempt=3, company_id=company, text="another action"))
+    assert other.detail["created"] is True and len(account.notes) == 2  # searched again, created
 
 
-def test_a_retry_before_search_indexes_the_note_duplicates_it(
+def test_a_retry_before_search_indexes_the_note_waits_instead_of_duplicating_it(
     hubspot: HubSpotConnector, account: HubSpotStandIn
 ) -> None:
     account.index_lag = True
@@ -248,11 +256,26 @@ def test_a_retry_before_search_indexes_the_note_duplicates_it(
     account.inject(HubSpotStandIn.lost_response(path=NOTES))
     with pytest.raises(TransientConnectorError):
         hubspot.send(action("activity", company_id=company))
-    hubspot.send(action("activity", attempt=2, company_id=company))
-    assert len(account.notes) == 2  # the documented window: search had not seen the first note yet
-    account.reindex()
+    with pytest.raises(DeferredDelivery) as wait:
+        hubspot.send(action("activity", attempt=2, company_id=company))
+    assert wait.value.retry_after == 30.0 and len(account.notes) == 1
+    account.reindex()  # indexed while the action waited
     assert hubspot.send(action("activity", attempt=3, company_id=company)).detail["created"] is False
-    assert len(account.notes) == 2
+    assert len(account.notes) == 1
+
+
+def test_the_remaining_window_an_index_lagging_longer_than_the_wait(account: HubSpotStandIn) -> None:
+    account.index_lag = True
+    company = account.add_company()
+    account.inject(HubSpotStandIn.lost_response(path=NOTES))
+    connector = _connector(account, search_settle_seconds=0)  # no wait at all: the old behaviour
+    try:
+        with pytest.raises(TransientConnectorError):
+            connector.send(action("activity", company_id=company))
+        connector.send(action("activity", attempt=2, company_id=company))
+        assert len(account.notes) == 2  # search had not seen the first note yet
+    finally:
+        connector.close()
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -406,8 +429,10 @@ def test_an_unreadable_create_answer_is_transient_and_the_retry_is_safe(
     account.inject(fault)
     with pytest.raises(TransientConnectorError, match="names no note id"):
         hubspot.send(action("activity", company_id=company))
-    hubspot.send(action("activity", attempt=2, company_id=company))  # searches first, then creates
-    assert len(account.notes) == 1 and len(account.calls("POST", f"{NOTES}/search")) == 1
+    with pytest.raises(DeferredDelivery):  # searches first, finds nothing, waits
+        hubspot.send(action("activity", attempt=2, company_id=company))
+    hubspot.send(action("activity", attempt=3, company_id=company))  # searches again, then creates
+    assert len(account.notes) == 1 and len(account.calls("POST", f"{NOTES}/search")) == 2
 
 
 @pytest.mark.parametrize(

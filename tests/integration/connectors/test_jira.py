@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,13 @@ from baton.clock import FakeClock
 from baton.connectors.base import OutboundAction
 from baton.connectors.config import HttpConfig
 from baton.connectors.jira import JiraConfig, JiraConnector, dedup_label
-from baton.errors import ConfigError, ConnectorError, PermanentConnectorError, TransientConnectorError
+from baton.errors import (
+    ConfigError,
+    ConnectorError,
+    DeferredDelivery,
+    PermanentConnectorError,
+    TransientConnectorError,
+)
 from baton.settings import load_settings
 from tests.conftest import START
 from tests.standins.fixtures import LOOPBACK
@@ -53,9 +60,9 @@ def act(kind: str, n: int = 1, *, attempt: int = 1, ticket: str = TICKET, **para
     return OutboundAction(f"{n:064x}", ticket, "jira", kind, {"ticket": ticket, **params}, attempt)
 
 
-def create(n: int = 1, **params: object) -> OutboundAction:
+def create(n: int = 1, *, attempt: int = 1, **params: object) -> OutboundAction:
     merged = {"ticket": TICKET, "subject": "Checkout fails", **params}
-    return OutboundAction(f"{n:064x}", TICKET, "jira", "create_issue", merged, 1)
+    return OutboundAction(f"{n:064x}", TICKET, "jira", "create_issue", merged, attempt)
 
 
 def paragraph(*nodes: dict[str, Any]) -> dict[str, Any]:
@@ -161,20 +168,76 @@ def test_a_resent_create_finds_its_issue_before_search_has_indexed_it(
     assert jira_standin.calls("POST", "/search/jql")[-1].json()["reconcileIssues"] == [10001]
 
 
-def test_the_documented_window_a_lost_create_inside_the_index_lag(jira_standin: JiraStandIn) -> None:
+def test_a_retry_after_a_restart_waits_for_search_before_creating(jira_standin: JiraStandIn) -> None:
+    """The worker was killed after Jira created the issue: the next process knows nothing of it,
+    and search has not indexed it yet. The retry waits instead of creating a second issue."""
+    jira_standin.lagging = True
+    first = _connector(jira_standin)
+    try:
+        first.send(create())  # created; the worker dies before recording it
+    finally:
+        first.close()
+    restarted = _connector(jira_standin)
+    try:
+        with pytest.raises(DeferredDelivery, match="searching again in 30 s") as wait:
+            restarted.send(create(attempt=2))
+        assert wait.value.retry_after == 30.0
+        jira_standin.reindex()  # the index caught up while the action waited
+        again = restarted.send(create(attempt=3))
+        assert again.external_id == "PROJ-1" and again.detail["created"] is False
+    finally:
+        restarted.close()
+    assert len(jira_standin.issues) == 1
+
+
+def test_the_remaining_window_an_index_lagging_longer_than_the_wait(jira_standin: JiraStandIn) -> None:
     jira_standin.lagging = True
     jira_standin.lose_response("POST", "/rest/api/3/issue")
-    connector = _connector(jira_standin)
+    connector = _connector(jira_standin, search_settle_seconds=5)
     try:
         with pytest.raises(TransientConnectorError):
-            connector.send(create())
-        connector.send(create())  # search has not seen the first issue and nothing names its id
+            connector.send(create())  # created, the answer lost: nothing names its id
+        with pytest.raises(DeferredDelivery, match="in 5 s"):
+            connector.send(create(attempt=2))
+        connector.send(create(attempt=3))  # still not indexed after the wait: a second issue
         assert [i.key for i in jira_standin.issues] == ["PROJ-1", "PROJ-2"]
         jira_standin.reindex()
-        assert connector.send(create()).external_id == "PROJ-1"  # once indexed: the oldest, no third
+        assert connector.send(create(attempt=4)).external_id == "PROJ-1"  # once indexed: the oldest
     finally:
         connector.close()
     assert len(jira_standin.issues) == 2
+
+
+def test_a_time_lagged_index_is_outwaited(jira_standin: JiraStandIn) -> None:
+    """With the stand-in's index 0.3 s behind, a 0.5 s wait is enough: one issue, found again."""
+    jira_standin.index_lag = 0.3
+    first = _connector(jira_standin)
+    try:
+        first.send(create())
+    finally:
+        first.close()
+    restarted = _connector(jira_standin, search_settle_seconds=0.5)
+    try:
+        with pytest.raises(DeferredDelivery) as wait:
+            restarted.send(create(attempt=2))
+        time.sleep(wait.value.retry_after)
+        assert restarted.send(create(attempt=3)).detail["created"] is False
+    finally:
+        restarted.close()
+    assert len(jira_standin.issues) == 1
+
+
+def test_a_first_attempt_and_a_settled_retry_create_at_once(
+    jira: JiraConnector, jira_standin: JiraStandIn
+) -> None:
+    assert jira.send(create(1)).detail["created"] is True
+    assert jira.send(create(2, attempt=3)).detail["created"] is True
+    assert len(jira_standin.issues) == 2
+    no_wait = _connector(jira_standin, search_settle_seconds=0)
+    try:
+        assert no_wait.send(create(3, attempt=2)).detail["created"] is True
+    finally:
+        no_wait.close()
 
 
 def test_two_actions_on_one_ticket_make_two_issues_and_one_action_one(
