@@ -11,6 +11,7 @@ from baton.clock import Clock, SystemClock
 from baton.connectors.base import Connector
 from baton.connectors.registry import build_connectors
 from baton.engine.batcher import Batcher
+from baton.engine.breaker import Breakers, BreakerSettings
 from baton.engine.outbox import Outbox
 from baton.engine.runtime import Engine
 from baton.engine.worker import Worker, worker_name
@@ -47,17 +48,32 @@ class Runtime:
             self.engine, max_batch=self.settings.batch_max, wait_seconds=self.settings.batch_wait_ms / 1000
         )
 
+    def breakers(self, connectors: Mapping[str, Connector]) -> Breakers:
+        settings = self.settings
+        return Breakers(
+            db=self.db,
+            clock=self.clock,
+            settings=BreakerSettings(
+                failures_to_open=settings.circuit_failures_to_open,
+                cooldown=timedelta(seconds=settings.circuit_cooldown_seconds),
+                fallback_connector=settings.circuit_fallback_connector,
+            ),
+            connectors=connectors,
+            policy=lambda: self.engine.policy,
+        )
+
     def worker(self, connectors: Mapping[str, Connector] | None = None, *, name: str | None = None) -> Worker:
+        if connectors is None:
+            connectors = build_connectors(self.settings, clock=self.clock)
         outbox = Outbox(
             db=self.db,
-            connectors=connectors
-            if connectors is not None
-            else build_connectors(self.settings, clock=self.clock),
+            connectors=connectors,
             clock=self.clock,
             worker=name or worker_name(),
             lease=timedelta(seconds=self.settings.lease_seconds),
             max_attempts=self.settings.max_attempts,
             rate_limits=lambda: self.engine.policy.rate_limits,
+            breakers=self.breakers(connectors),
             linker=self.engine.ingest_in,
             send_timeout=timedelta(seconds=self.settings.http_total_timeout),
         )

@@ -46,6 +46,17 @@ class Settings(BaseModel):
         default=8, ge=1, description="Delivery attempts before an action is dead-lettered."
     )
     connectors: str = Field(default="log", description="Comma-separated connector names to enable.")
+    circuit_failures_to_open: int = Field(
+        default=5, ge=1, le=1_000, description="Transient failures in a row that open a connector's circuit."
+    )
+    circuit_cooldown_seconds: float = Field(
+        default=30.0, gt=0, le=86_400, description="How long an open circuit waits before one trial send."
+    )
+    circuit_fallback_connector: str | None = Field(
+        default=None,
+        description="Where owners hear that a connector is down; default the policy's notify connector, "
+        "else log. Never the connector that is down; log when this one is not configured.",
+    )
     fake_connector_path: Path | None = Field(
         default=None, description="Where the fake connector records calls."
     )

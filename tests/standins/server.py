@@ -175,6 +175,12 @@ class StandIn:
         with self._lock:
             self._faults.extend(faults)
 
+    def clear_faults(self) -> int:
+        """Drop the faults not yet taken (the vendor recovers); returns how many there were."""
+        with self._lock:
+            left, self._faults = len(self._faults), []
+        return left
+
     def pending_faults(self) -> int:
         with self._lock:
             return len(self._faults)

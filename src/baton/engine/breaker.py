@@ -6,44 +6,76 @@ closed ──(N transient failures in a row)──▶ open ──(cooldown passe
                    (the trial send fails: open again, for another cooldown)
 
 While a connector's circuit is open nothing is claimed for it: its actions wait in the outbox
-(read-only fallback: nothing is dropped, other connectors keep flowing), and when it opens a
-notice goes out through the fallback connector so people know the channel is down. Only failures
-that say the target is unwell count (timeouts, 5xx, 429); a 4xx is the request's fault. State is
-a row per connector, so every worker and the API see the same circuit.
+(read-only fallback: nothing is dropped, other connectors keep flowing). When it opens, and again
+each time a trial fails, the owners of the tickets whose actions wait are told through the
+fallback connector: one notice per owner per outage (an outage lasts from opening to closing),
+listing their waiting tickets. The fallback is the configured one, else the policy's notify
+connector, else ``log``; never the connector that is down, and ``log`` (always available) when
+the chosen one is not configured. Only failures that say the target is unwell count (timeouts,
+5xx, 429); a 4xx is the request's fault. State is a row per connector, so every worker and the
+API see the same circuit.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
+from baton.policy.model import Policy
 from baton.store.db import Database
-from baton.store.schema import connector_state, outbox
+from baton.store.schema import connector_state, outbox, tickets
 
 __all__ = ["BreakerSettings", "Breakers", "circuit_states"]
 
 
+FALLBACK = "log"
+"""The fallback of last resort: needs no configuration, so the outbox always has it."""
+NOTICE_ACTION = "notify.connector-down"
+
+
 @dataclass(frozen=True)
 class BreakerSettings:
+    """``fallback_connector``: where owners hear that a connector is down; None for the policy's
+    notify connector (or ``log``). ``notify``: False sends no notices at all."""
+
     failures_to_open: int = 5
     cooldown: timedelta = timedelta(seconds=30)
-    fallback_connector: str | None = "log"
+    fallback_connector: str | None = None
+    notify: bool = True
 
 
 class Breakers:
-    """Reads and moves the circuits; every transition is on the audit chain."""
+    """Reads and moves the circuits; every transition is on the audit chain.
 
-    def __init__(self, *, db: Database, clock: Clock, settings: BreakerSettings | None = None) -> None:
+    ``connectors``: the names configured in this process (a fallback outside them is replaced by
+    ``log``; None trusts any name). ``policy``: the active policy, read at each use, for its
+    notify connector and its members' identities (the address of each owner on the fallback).
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        settings: BreakerSettings | None = None,
+        connectors: Container[str] | None = None,
+        policy: Callable[[], Policy] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings or BreakerSettings()
+        self.connectors = connectors
+        self.policy = policy
 
     def blocked(self, conn: Connection) -> tuple[set[str], set[str]]:
         """(connectors whose circuit is open, connectors on trial: their cooldown is over, so one
@@ -66,7 +98,13 @@ class Breakers:
             conn.execute(
                 update(connector_state)
                 .where(connector_state.c.connector == connector)
-                .values(state="closed", failures=0, open_until_ms=None, updated_ms=to_ms(self.clock.now()))
+                .values(
+                    state="closed",
+                    failures=0,
+                    open_until_ms=None,
+                    opened_ms=None,
+                    updated_ms=to_ms(self.clock.now()),
+                )
             )
             if row.state != "closed":
                 self._audit(conn, "connector.closed", connector, {"after_failures": row.failures})
@@ -93,23 +131,53 @@ class Breakers:
                         updated_ms=to_ms(now),
                     )
                 )
-                failures, state = 0, "closed"
+                failures, state, opened_ms = 0, "closed", None
             else:
-                failures, state = int(row.failures), str(row.state)
+                failures, state, opened_ms = int(row.failures), str(row.state), row.opened_ms
             failures += 1
             # Open when the run of failures is long enough, or when the trial after a cooldown failed.
             trial_failed = state == "open" and row is not None and (row.open_until_ms or 0) <= to_ms(now)
             opening = (state == "closed" and failures >= self.settings.failures_to_open) or trial_failed
             values: dict[str, Any] = {"failures": failures, "updated_ms": to_ms(now)}
             if opening:
-                values |= {"state": "open", "open_until_ms": to_ms(now + self.settings.cooldown)}
+                # An outage begins when a closed circuit opens; a failed trial continues it.
+                opened_ms = opened_ms if trial_failed and opened_ms is not None else to_ms(now)
+                values |= {
+                    "state": "open",
+                    "open_until_ms": to_ms(now + self.settings.cooldown),
+                    "opened_ms": opened_ms,
+                }
             conn.execute(
                 update(connector_state).where(connector_state.c.connector == connector).values(**values)
             )
             if opening:
-                self._audit(conn, "connector.opened", connector, {"failures": failures, "error": error[:300]})
-                self._notify_fallback(conn, connector, failures=failures, error=error, now=now)
+                assert opened_ms is not None
+                fallback = self.fallback_for(connector)
+                notified = (
+                    self._notify_owners(
+                        conn, connector, fallback, outage_ms=int(opened_ms), error=error, now=now
+                    )
+                    if fallback is not None
+                    else 0
+                )
+                self._audit(
+                    conn,
+                    "connector.opened",
+                    connector,
+                    {"failures": failures, "error": error[:300], "fallback": fallback, "notified": notified},
+                )
             return opening
+
+    def fallback_for(self, connector: str) -> str | None:
+        """The connector that tells people ``connector`` is down; None when there is none."""
+        if not self.settings.notify:
+            return None
+        chosen = self.settings.fallback_connector
+        if not chosen:
+            chosen = self.policy().notify_connector if self.policy else FALLBACK
+        if chosen == connector or (self.connectors is not None and chosen not in self.connectors):
+            chosen = FALLBACK
+        return None if chosen == connector else chosen
 
     def _row(self, conn: Connection, connector: str) -> Any:
         query = select(connector_state).where(connector_state.c.connector == connector)
@@ -124,45 +192,71 @@ class Breakers:
             is_postgres=self.db.is_postgres,
         )
 
-    def _notify_fallback(
-        self, conn: Connection, connector: str, *, failures: int, error: str, now: datetime
-    ) -> None:
-        fallback = self.settings.fallback_connector
-        if fallback is None or fallback == connector:
-            return
-        waiting = (
+    def _notify_owners(
+        self, conn: Connection, connector: str, fallback: str, *, outage_ms: int, error: str, now: datetime
+    ) -> int:
+        """Queue one notice per owner of a ticket with actions waiting on ``connector``, unless
+        that owner already has one for this outage (the key names the outage and the owner).
+        Each notice is on a ticket of its own, so it never waits behind the actions it is about.
+        Returns how many notices were queued."""
+        rows = conn.execute(
+            select(outbox.c.ticket_id, tickets.c.owner_person, tickets.c.owner_role)
+            .select_from(outbox.outerjoin(tickets, tickets.c.id == outbox.c.ticket_id))
+            .where(outbox.c.connector == connector, outbox.c.status.in_(("pending", "claimed")))
+        ).all()
+        waiting: dict[str, set[str]] = {}
+        for ticket_id, person, role in rows:
+            if ticket_id.startswith("connector:"):
+                continue  # another outage notice, not a ticket
+            waiting.setdefault(person or role or "operations", set()).add(ticket_id)
+        if not waiting:
+            return 0
+        policy = self.policy() if self.policy else None
+        values = []
+        for owner, ticket_ids in sorted(waiting.items()):
+            member = policy.members.get(owner) if policy else None
+            listed = sorted(ticket_ids)
+            key = f"circuit:{connector}:{outage_ms}:{owner}"
+            values.append(
+                {
+                    "idempotency_key": hashlib.sha256(key.encode()).hexdigest(),
+                    "ticket_id": f"connector:{connector}:{owner}"[:128],
+                    "decision_id": key[:128],
+                    "action_name": NOTICE_ACTION,
+                    "connector": fallback,
+                    "kind": "notify",
+                    "params": {
+                        "to": owner,
+                        "address": member.identities.get(fallback, owner) if member else owner,
+                        "about": "connector-down",
+                        "connector": connector,
+                        "subject": f"{connector} is down: {len(listed)} of your tickets wait",
+                        "text": (
+                            f"Baton cannot reach {connector} (last error: {error[:200]}). Actions on "
+                            f"{', '.join(listed[:20])}{' and more' if len(listed) > 20 else ''} are "
+                            "waiting and will be sent when it recovers; nothing is dropped."
+                        ),
+                        "tickets": listed[:50],
+                    },
+                    "status": "pending",
+                    "attempts": 0,
+                    "available_ms": to_ms(now),
+                    "created_ms": to_ms(now),
+                }
+            )
+        told = set(
             conn.execute(
-                select(outbox.c.ticket_id).where(
-                    outbox.c.connector == connector, outbox.c.status.in_(("pending", "claimed"))
+                select(outbox.c.idempotency_key).where(
+                    outbox.c.idempotency_key.in_([v["idempotency_key"] for v in values])
                 )
-            )
-            .scalars()
-            .all()
+            ).scalars()
         )
-        key = f"circuit:{connector}:{to_ms(now)}:{failures}"
-        conn.execute(
-            insert(outbox).values(
-                idempotency_key=hashlib.sha256(key.encode()).hexdigest(),
-                ticket_id=f"connector:{connector}",
-                decision_id=key,
-                action_name="notify.connector-down",
-                connector=fallback,
-                kind="notify",
-                params={
-                    "to": "operations",
-                    "text": (
-                        f"Connector {connector} is failing ({failures} failures in a row, "
-                        f"last: {error[:200]}). {len(waiting)} action(s) on {len(set(waiting))} "
-                        "ticket(s) are waiting and will be sent when it recovers; nothing is dropped."
-                    ),
-                    "tickets": sorted(set(waiting))[:50],
-                },
-                status="pending",
-                attempts=0,
-                available_ms=to_ms(now),
-                created_ms=to_ms(now),
-            )
-        )
+        values = [v for v in values if v["idempotency_key"] not in told]
+        if values:
+            # The circuit's row is locked, so no other worker is here; the conflict clause is a seatbelt.
+            insert_ = pg_insert if self.db.is_postgres else sqlite_insert
+            conn.execute(insert_(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"]), values)
+        return len(values)
 
 
 def circuit_states(conn: Connection, *, now: datetime) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, to_ms
 from baton.connectors.base import Connector, Delivery, OutboundAction
-from baton.engine.breaker import Breakers
+from baton.connectors.log import LogConnector
+from baton.engine.breaker import FALLBACK, NOTICE_ACTION, Breakers
 from baton.errors import DeferredDelivery, PermanentConnectorError, TransientConnectorError
 from baton.model import Event, EventType, ExternalLink
 from baton.store import echoes, repo
@@ -88,7 +89,11 @@ class Outbox:
         self.max_attempts = max_attempts
         # Read at each use, so a newly activated policy's limits apply without a restart.
         self.rate_limits = rate_limits or dict
-        self.breakers = breakers or Breakers(db=db, clock=clock)
+        self.breakers = breakers or Breakers(db=db, clock=clock, connectors=connectors)
+        # The breakers' fallback of last resort carries their "connector down" notices whether or
+        # not it is configured, so a notice is never dead-lettered for want of a channel. (A policy
+        # action for an unconfigured ``log`` still dead-letters, like any unconfigured connector.)
+        self._log = LogConnector()
         # Ingests the event that puts a newly created linked item on its ticket, inside the
         # transaction that records the delivery (the engine's ``ingest_in``).
         self.linker = linker
@@ -177,6 +182,8 @@ class Outbox:
     def _send_one(self, action: ClaimedAction, stats: DeliveryStats) -> bool:
         """Send one action; False when its connector's circuit opened on this failure."""
         connector = self.connectors.get(action.connector)
+        if connector is None and action.connector == FALLBACK and action.action_name == NOTICE_ACTION:
+            connector = self._log
         outbound = OutboundAction(
             key=action.idempotency_key,
             ticket_id=action.ticket_id,

@@ -206,7 +206,8 @@ accounts = Table(
     Column("body", Json, nullable=False),
 )
 
-# One circuit per connector (see engine/breaker.py): closed, or open until a time.
+# One circuit per connector (see engine/breaker.py): closed, or open until a time; ``opened_ms``
+# is when the current outage began (its owners are told once per outage).
 connector_state = Table(
     "connector_state",
     metadata,
@@ -215,6 +216,7 @@ connector_state = Table(
     Column("failures", Integer, nullable=False),
     Column("open_until_ms", BigInteger),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("opened_ms", BigInteger),
 )
 
 # What connectors wrote to linked items (see engine/decide_sync.py): a webhook that reports these
