@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 
 from baton import audit
 from baton.audit import AuditRecord
@@ -147,27 +147,42 @@ class Outbox:
                 self._finish(action, status="done", kind="action.delivered", detail={"recovered": True})
                 stats.skipped += 1
                 continue
-            wait = self._rate_limited(action)
-            if wait is not None:
-                self._retry(action, error=f"rate limit for {action.kind}", delay=wait, outcome="returned")
+            limited = self._rate_limited(action)
+            if limited is not None:
+                scope, wait = limited
+                self._retry(action, error=f"rate limit {scope}", delay=wait, outcome="returned")
                 stats.deferred += 1
                 continue
             if not self._send_one(action, stats):
                 tripped.add(action.connector)
         return stats
 
-    def _rate_limited(self, action: ClaimedAction) -> float | None:
-        """Seconds to wait if sending ``action`` now would exceed its kind's rate limit."""
-        limit = self.rate_limits().get(action.kind)
-        if limit is None:
+    def _rate_limited(self, action: ClaimedAction) -> tuple[str, float] | None:
+        """(the limit, seconds to wait) if sending ``action`` now would exceed a rate limit.
+
+        Limits are keyed ``connector.kind`` (that connector's actions of that kind), ``connector``
+        (all of its actions) or ``kind`` (actions of that kind through any connector); every one
+        that applies must have room, and the longest wait wins."""
+        limits = self.rate_limits()
+        if not limits:
             return None
-        count, window = limit
+        c, k = sent_log.c.connector == action.connector, sent_log.c.kind == action.kind
+        scopes = ((f"{action.connector}.{action.kind}", and_(c, k)), (action.connector, c), (action.kind, k))
+        waits = [
+            (key, wait)
+            for key, where in scopes
+            if key in limits and (wait := self._window_wait(where, *limits[key])) is not None
+        ]
+        return max(waits, key=lambda w: w[1]) if waits else None
+
+    def _window_wait(self, where: ColumnElement[bool], count: int, window: int) -> float | None:
+        """Seconds until the sliding window of the sent-log rows matching ``where`` has room."""
         now_ms = to_ms(self.clock.now())
         with self.db.reader.connect() as conn:
             recent = (
                 conn.execute(
                     select(sent_log.c.sent_ms)
-                    .where(sent_log.c.kind == action.kind, sent_log.c.sent_ms > now_ms - window * 1000)
+                    .where(where, sent_log.c.sent_ms > now_ms - window * 1000)
                     .order_by(sent_log.c.sent_ms)
                     .limit(count)
                 )

@@ -101,13 +101,17 @@ class Doc(BaseModel):
 class SafetyDoc(Doc):
     shadow: bool = Field(default=False, description="Decide and record, but send nothing (whole policy).")
     rate_limits: dict[Name, str] = Field(
-        default_factory=dict, description="Per action kind, e.g. {page: 20/h}: beyond it actions wait."
+        default_factory=dict,
+        description="Per kind, connector or connector.kind, e.g. {page: 20/h, slack.notify: 20/m}: "
+        "beyond it actions wait.",
     )
 
     @field_validator("rate_limits")
     @classmethod
     def _rates(cls, value: dict[str, str]) -> dict[str, str]:
-        for text in value.values():
+        for key, text in value.items():
+            if key.count(".") > 1 or key.startswith(".") or key.endswith("."):
+                raise ValueError(f"rate limit {key!r}: key it by kind, connector or connector.kind")
             parse_rate(text)
         return value
 

@@ -142,6 +142,8 @@ sent_log = Table(
     Column("sent_ms", BigInteger, nullable=False),
     Column("result", Json, nullable=False),
 )
+# Rate limits count the window by kind, by connector, or by both (migration 0009).
+Index("ix_sent_log_connector", sent_log.c.connector, sent_log.c.sent_ms)
 
 timers = Table(
     "timers",

@@ -278,6 +278,12 @@ CASES = [
         "'20/0h'",
     ),
     Case(
+        "a rate limit keyed by more than connector.kind",
+        append("baton.yaml", "safety:\n  rate_limits: {slack.notify.urgent: 5/m}\n"),
+        "baton.yaml:8:3",
+        "key it by kind, connector or connector.kind",
+    ),
+    Case(
         "thresholds out of order",
         replace("sla.yaml", "{at: 50,", "{at: 90,"),
         "sla.yaml:7:5",
