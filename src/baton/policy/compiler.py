@@ -9,13 +9,12 @@ an identity that a configured connector needs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Container, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from baton.errors import ConfigError, PolicyError
 from baton.model import EventType
@@ -37,6 +36,7 @@ from baton.policy.model import (
     UpdateCadence,
 )
 from baton.policy.schedule import OutOfOffice, Override, Rotation, Schedule, overlapping_overrides
+from baton.policy.shape import DEFINES, Checked, Document, Problems, check_shape
 from baton.policy.source import Locator, SourceError, parse_yaml
 from baton.policy.templates import TemplateProblem, Templates
 
@@ -62,6 +62,15 @@ CONNECTOR_IDENTITY = {
     "zendesk": "zendesk",
 }
 MAX_TEMPLATES = 500
+_MODELS: dict[str, type[BaseModel]] = {
+    "baton.yaml": s.BatonDoc,
+    "teams.yaml": s.TeamsDoc,
+    "schedules.yaml": s.SchedulesDoc,
+    "calendars.yaml": s.CalendarsDoc,
+    "sla.yaml": s.SlaDoc,
+    "routing.yaml": s.RoutingDoc,
+    "escalation.yaml": s.EscalationsDoc,
+}
 
 D = TypeVar("D", bound=BaseModel)
 
@@ -88,61 +97,6 @@ def policy_version(files: dict[str, bytes]) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclass
-class _Problems:
-    items: list[str] = field(default_factory=list)
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
-
-
-@dataclass
-class _Doc:
-    name: str
-    locator: Locator
-
-
-def _validate(model: type[D], data: Any, doc: _Doc, problems: _Problems) -> D | None:
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        errors = exc.errors()
-        located = [tuple(e["loc"]) for e in errors]
-
-        def noise(error: Any) -> bool:
-            loc = tuple(error["loc"])
-            # "at least 1 item" about a list whose items failed; a union branch the input is not.
-            if error["type"] == "too_short" and any(
-                len(o) > len(loc) and o[: len(loc)] == loc for o in located
-            ):
-                return True
-            if error["type"].endswith("_type") and loc and isinstance(loc[-1], str):
-                parent = loc[:-1]
-                return any(o[: len(parent)] == parent and o != loc and len(o) > len(parent) for o in located)
-            return False
-
-        errors = [e for e in errors if not noise(e)]
-        for error in errors:
-            loc = [
-                p
-                for p in error["loc"]
-                if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
-            ]
-            message = error["msg"]
-            if error["type"] == "string_pattern_mismatch":
-                message = f"{error['input']!r} is not valid here: {message}"
-                if "A-Za-z0-9" in str(error.get("ctx", {}).get("pattern", "")):
-                    message = (
-                        f"{error['input']!r} is not a valid name (letters, digits, '.', '_' or '-', up to 64)"
-                    )
-            elif error["type"] == "extra_forbidden":
-                message = f"unknown field {loc[-1]!r}" if loc else message
-            elif error["type"] == "missing":
-                message = f"missing field {loc[-1]!r}" if loc else message
-            problems.add(doc.locator.where(loc), message)
-        return None
-
-
 def compile_policy(directory: Path) -> Policy:
     """Load, validate and compile the policy in ``directory``; raise :class:`PolicyError` listing
     every problem found, each located at ``file:line:col``."""
@@ -153,28 +107,35 @@ def compile_policy(directory: Path) -> Policy:
 
 def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
     """Compile a policy from its files (as :func:`policy_files` returns them); ``root`` only
-    names the files in error locations. Used for stored versions too."""
+    names the files in error locations. Used for stored versions too.
+
+    Every problem is reported at once: a file that cannot be read, or a part of one whose shape is
+    wrong, is left out and the rest is still checked (see :mod:`baton.policy.shape`)."""
     directory = root
-    problems = _Problems()
-    docs: dict[str, tuple[Any, _Doc]] = {}
-    for name in FILES:
+    problems = Problems()
+    checked: dict[str, Checked[BaseModel]] = {}
+    infos: dict[str, Document] = {}
+    for name, model in _MODELS.items():
         display = str(directory / name)
+        infos[name] = Document(display, Locator(display))
         if name not in files:
             if name in REQUIRED:
                 problems.add(f"{display}:1:1", "missing file")
+                checked[name] = Checked(None, unknown=frozenset(DEFINES[name]))
+            else:
+                checked[name] = Checked(model())
             continue
         try:
             located = parse_yaml(files[name], name=display)
         except SourceError as exc:
             problems.add(exc.where, exc.message)
+            checked[name] = Checked(None, unknown=frozenset(DEFINES[name]))
             continue
-        docs[name] = (located.data, _Doc(display, located.locator))
-    if problems.items:
-        raise PolicyError(problems.items)
+        infos[name] = Document(display, located.locator)
+        checked[name] = check_shape(model, located.data, infos[name], problems, file=name)
 
-    def doc(name: str, model: type[D]) -> tuple[D | None, _Doc]:
-        data, info = docs.get(name, ({}, _Doc(str(directory / name), Locator(str(directory / name)))))
-        return _validate(model, data, info, problems), info
+    def doc(name: str, model: type[D]) -> tuple[D | None, Document]:
+        return cast(D | None, checked[name].doc), infos[name]
 
     baton, baton_doc = doc("baton.yaml", s.BatonDoc)
     teams, teams_doc = doc("teams.yaml", s.TeamsDoc)
@@ -183,38 +144,51 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
     sla, sla_doc = doc("sla.yaml", s.SlaDoc)
     routing, routing_doc = doc("routing.yaml", s.RoutingDoc)
     escalations, escalation_doc = doc("escalation.yaml", s.EscalationsDoc)
-    template_problems = _Problems()
-    templates = _templates(directory, files, template_problems)
+    templates = _templates(directory, files, problems)
     if len(files) > MAX_TEMPLATES + len(FILES):
         problems.add(f"{directory}/templates:1:1", f"more than {MAX_TEMPLATES} templates")
+
+    broken: dict[str, set[str]] = {}
+    for result in checked.values():
+        for kind, names in result.broken.items():
+            broken.setdefault(kind, set()).update(names)
+    unknown = {kind for result in checked.values() for kind in result.unknown}
+    c = _Compiler(
+        problems=problems,
+        baton=baton or s.BatonDoc.model_construct(name="invalid", tiers={}),
+        templates=templates,
+        broken=broken,
+        unknown=unknown,
+    )
+    c.template_names = {
+        n.removeprefix("templates/").removesuffix(".j2") for n in files if n.startswith("templates/")
+    }
+    if teams:
+        c.teams(teams, teams_doc)
+    if calendars:
+        c.calendars(calendars, calendars_doc)
+    if schedules:
+        c.schedules(schedules, schedules_doc)
+    if teams:
+        c.roles(teams, teams_doc)
+        c.identities(teams, teams_doc, baton_doc)
+    if escalations:
+        c.escalation_names = {rule.name for rule in escalations.escalations}
+    sla_policies = c.sla(sla, sla_doc) if sla else ()
+    routes = c.routing(routing, routing_doc) if routing else ()
+    rules = c.escalations(escalations, escalation_doc) if escalations else ()
+    if baton:
+        for tier, role in baton.tiers.items():
+            c.check_role(role, baton_doc, ["tiers", tier])
+        c.check_role(baton.approvers, baton_doc, ["approvers"])
+        if baton.default_calendar and c.unknown("calendar", baton.default_calendar):
+            problems.add(
+                baton_doc.locator.where(["default_calendar"]), f"unknown calendar {baton.default_calendar!r}"
+            )
     if problems.items or not (
         baton and teams and schedules and calendars and sla and routing and escalations
     ):
         raise PolicyError(problems.items or [f"{directory}: invalid policy"])
-
-    problems.items.extend(template_problems.items)
-    c = _Compiler(problems=problems, baton=baton, templates=templates)
-    c.template_names = {
-        n.removeprefix("templates/").removesuffix(".j2") for n in files if n.startswith("templates/")
-    }
-    c.teams(teams, teams_doc)
-    c.calendars(calendars, calendars_doc)
-    c.schedules(schedules, schedules_doc)
-    c.roles(teams, teams_doc)
-    c.identities(teams, teams_doc, baton_doc)
-    escalation_names = {rule.name for rule in escalations.escalations}
-    sla_policies = c.sla(sla, sla_doc, escalation_names)
-    routes = c.routing(routing, routing_doc)
-    rules = c.escalations(escalations, escalation_doc)
-    for tier, role in baton.tiers.items():
-        c.check_role(role, baton_doc, ["tiers", tier])
-    c.check_role(baton.approvers, baton_doc, ["approvers"])
-    if baton.default_calendar and baton.default_calendar not in c.calendar_map:
-        problems.add(
-            baton_doc.locator.where(["default_calendar"]), f"unknown calendar {baton.default_calendar!r}"
-        )
-    if problems.items:
-        raise PolicyError(problems.items)
     return Policy(
         name=baton.name,
         version=policy_version(files),
@@ -246,7 +220,7 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
     )
 
 
-def _templates(directory: Path, files: dict[str, bytes], problems: _Problems) -> Templates:
+def _templates(directory: Path, files: dict[str, bytes], problems: Problems) -> Templates:
     sources: dict[str, str] = {}
     for name, raw in files.items():
         if not name.startswith("templates/"):
@@ -275,10 +249,21 @@ def _midnight(value: date | datetime, tz: str) -> datetime:
 class _Compiler:
     """Cross-reference checks and compilation; accumulates problems instead of stopping."""
 
-    def __init__(self, *, problems: _Problems, baton: s.BatonDoc, templates: Templates) -> None:
+    def __init__(
+        self,
+        *,
+        problems: Problems,
+        baton: s.BatonDoc,
+        templates: Templates,
+        broken: dict[str, set[str]],
+        unknown: set[str],
+    ) -> None:
         self.problems = problems
         self.baton = baton
         self.templates = templates
+        self.broken = broken
+        self.unchecked = unknown
+        self.escalation_names: set[str] = set()
         self.team_map: dict[str, Team] = {}
         self.member_map: dict[str, Member] = {}
         self.role_map: dict[str, Role] = {}
@@ -286,11 +271,30 @@ class _Compiler:
         self.schedule_map: dict[str, Schedule] = {}
         self.ooo: tuple[OutOfOffice, ...] = ()
         self.template_names: set[str] = set(templates.sources)
-        self.teams_info: _Doc | None = None
+        self.teams_info: Document | None = None
+
+    def unknown(self, kind: str, name: str) -> bool:
+        """Whether ``name`` is no ``kind`` (member, role, team, calendar, schedule, template,
+        escalation, tier) the policy defines. A thing whose definition was left out for a shape
+        problem is known (that problem is reported already), and so is every name of a kind whose
+        file could not be checked."""
+        if kind in self.unchecked or name in self.broken.get(kind, ()):
+            return False
+        defined: dict[str, Container[str]] = {
+            "member": self.member_map,
+            "role": self.role_map,
+            "team": self.team_map,
+            "calendar": self.calendar_map,
+            "schedule": self.schedule_map,
+            "template": self.template_names,
+            "escalation": self.escalation_names,
+            "tier": self.baton.tiers,
+        }
+        return name not in defined[kind]
 
     # -- people --------------------------------------------------------------------------------
 
-    def teams(self, doc: s.TeamsDoc, info: _Doc) -> None:
+    def teams(self, doc: s.TeamsDoc, info: Document) -> None:
         self.teams_info = info
         for team_name, team in doc.teams.items():
             for member_id, member in team.members.items():
@@ -317,35 +321,37 @@ class _Compiler:
                 )
             self.team_map[team_name] = Team(team_name, team.calendar, team.manager, tuple(team.members))
         for team_name, team in doc.teams.items():
-            if team.manager and team.manager not in self.member_map:
+            if team.manager and self.unknown("member", team.manager):
                 self.problems.add(
                     info.locator.where(["teams", team_name, "manager"]), f"unknown member {team.manager!r}"
                 )
 
-    def roles(self, doc: s.TeamsDoc, info: _Doc) -> None:
+    def roles(self, doc: s.TeamsDoc, info: Document) -> None:
         for role_name, role in doc.roles.items():
             base = ["roles", role_name]
-            if role.team not in self.team_map:
+            if self.unknown("team", role.team):
                 self.problems.add(info.locator.where([*base, "team"]), f"unknown team {role.team!r}")
-            if role.schedule and role.schedule not in self.schedule_map:
+            if role.schedule and self.unknown("schedule", role.schedule):
                 self.problems.add(
                     info.locator.where([*base, "schedule"]), f"unknown schedule {role.schedule!r}"
                 )
             for i, person in enumerate(role.members):
                 member = self.member_map.get(person)
                 if member is None:
-                    self.problems.add(info.locator.where([*base, "members", i]), f"unknown member {person!r}")
+                    if self.unknown("member", person):
+                        where = info.locator.where([*base, "members", i])
+                        self.problems.add(where, f"unknown member {person!r}")
                 elif not set(role.skills) <= member.skills:
                     missing = sorted(set(role.skills) - member.skills)
                     self.problems.add(
                         info.locator.where([*base, "members", i]),
                         f"{person!r} lacks skills {missing} the role needs",
                     )
-            if role.backup and role.backup not in self.member_map:
+            if role.backup and self.unknown("member", role.backup):
                 self.problems.add(info.locator.where([*base, "backup"]), f"unknown member {role.backup!r}")
             self.role_map[role_name] = Role(role_name, role.team, role.schedule, role.members, role.backup)
 
-    def identities(self, doc: s.TeamsDoc, info: _Doc, baton_doc: _Doc) -> None:
+    def identities(self, doc: s.TeamsDoc, info: Document, baton_doc: Document) -> None:
         for connector in self.baton.connectors:
             system = CONNECTOR_IDENTITY.get(connector)
             if system is None:
@@ -359,7 +365,7 @@ class _Compiler:
 
     # -- time ----------------------------------------------------------------------------------
 
-    def calendars(self, doc: s.CalendarsDoc, info: _Doc) -> None:
+    def calendars(self, doc: s.CalendarsDoc, info: Document) -> None:
         for name, cal in doc.calendars.items():
             where = info.locator.where(["calendars", name])
             try:
@@ -385,36 +391,31 @@ class _Compiler:
                     )
             except (ConfigError, ValueError) as exc:
                 self.problems.add(where, str(exc))
+                self.broken.setdefault("calendar", set()).add(name)  # reported: not unknown elsewhere
                 continue
             self.calendar_map[name] = built
         for team in self.team_map.values():
-            if (
-                team.calendar
-                and team.calendar not in self.calendar_map
-                and team.calendar not in doc.calendars
-            ):
+            if team.calendar and self.unknown("calendar", team.calendar):
                 where = (
                     self.teams_info.locator.where(["teams", team.name, "calendar"])
                     if self.teams_info
                     else "teams.yaml:1:1"
                 )
-                self.problems.add(
-                    where,
-                    f"unknown calendar {team.calendar!r}",
-                )
+                self.problems.add(where, f"unknown calendar {team.calendar!r}")
 
-    def schedules(self, doc: s.SchedulesDoc, info: _Doc) -> None:
+    def schedules(self, doc: s.SchedulesDoc, info: Document) -> None:
         for name, sched in doc.schedules.items():
             base = ["schedules", name]
             try:
                 load_zone(sched.tz)
             except ConfigError as exc:
                 self.problems.add(info.locator.where([*base, "tz"]), str(exc))
+                self.broken.setdefault("schedule", set()).add(name)
                 continue
             layers = []
             for i, layer in enumerate(sched.layers):
                 for j, person in enumerate(layer.members):
-                    if person not in self.member_map:
+                    if self.unknown("member", person):
                         self.problems.add(
                             info.locator.where([*base, "layers", i, "members", j]),
                             f"unknown member {person!r}",
@@ -446,7 +447,7 @@ class _Compiler:
                     self.problems.add(info.locator.where([*base, "layers", i]), str(exc))
             overrides = []
             for i, o in enumerate(sched.overrides):
-                if o.person not in self.member_map:
+                if self.unknown("member", o.person):
                     self.problems.add(
                         info.locator.where([*base, "overrides", i, "person"]), f"unknown member {o.person!r}"
                     )
@@ -460,6 +461,7 @@ class _Compiler:
                 built = Schedule(name=name, layers=tuple(layers), overrides=tuple(overrides))
             except ConfigError as exc:
                 self.problems.add(info.locator.where(base), str(exc))
+                self.broken.setdefault("schedule", set()).add(name)
                 continue
             for overlap in overlapping_overrides(built):
                 self.problems.add(
@@ -468,10 +470,10 @@ class _Compiler:
             self.schedule_map[name] = built
         ooo = []
         for i, entry in enumerate(doc.out_of_office):
+            at = info.path("out_of_office", i)
             if entry.person not in self.member_map:
-                self.problems.add(
-                    info.locator.where(["out_of_office", i, "person"]), f"unknown member {entry.person!r}"
-                )
+                if self.unknown("member", entry.person):
+                    self.problems.add(info.locator.where([*at, "person"]), f"unknown member {entry.person!r}")
                 continue
             tz = self.member_map[entry.person].tz
             end = entry.end
@@ -480,12 +482,12 @@ class _Compiler:
             try:
                 ooo.append(OutOfOffice(entry.person, _midnight(entry.start, tz), _midnight(end, tz)))
             except (ConfigError, ValueError) as exc:
-                self.problems.add(info.locator.where(["out_of_office", i]), str(exc))
+                self.problems.add(info.locator.where(at), str(exc))
         self.ooo = tuple(ooo)
 
     # -- rules ---------------------------------------------------------------------------------
 
-    def expression(self, source: str, info: _Doc, path: Sequence[str | int]) -> CompiledExpression:
+    def expression(self, source: str, info: Document, path: Sequence[str | int]) -> CompiledExpression:
         """Compile one expression; a problem is located inside it, relative to where it was written."""
         try:
             return compile_expression(source, where=info.name)
@@ -493,11 +495,13 @@ class _Compiler:
             self.problems.add(info.locator.where_in(path, source, exc.line, exc.col), exc.message)
             return compile_expression("False")
 
-    def notify(self, specs: Sequence[s.NotifySpec], info: _Doc, path: list[str | int]) -> tuple[Notify, ...]:
+    def notify(
+        self, specs: Sequence[s.NotifySpec], info: Document, path: list[str | int]
+    ) -> tuple[Notify, ...]:
         out = []
         for i, spec in enumerate(specs):
             here = [*path, i]
-            if spec.template not in self.template_names:
+            if self.unknown("template", spec.template):
                 self.problems.add(
                     info.locator.where([*here, "template"]), f"unknown template {spec.template!r}"
                 )
@@ -505,7 +509,7 @@ class _Compiler:
             to = spec.to.strip()
             if to.startswith("{{") and to.endswith("}}"):
                 expr = self.expression(to[2:-2].strip(), info, [*here, "to"])
-            elif to not in SPECIAL_RECIPIENTS and to not in self.role_map and to not in self.member_map:
+            elif to not in SPECIAL_RECIPIENTS and self.unknown("role", to) and self.unknown("member", to):
                 self.problems.add(
                     info.locator.where([*here, "to"]),
                     f"unknown recipient {to!r}: a role, a member, one of {sorted(SPECIAL_RECIPIENTS)},"
@@ -525,21 +529,21 @@ class _Compiler:
     def actions(specs: Sequence[s.ActionSpec]) -> tuple[Action, ...]:
         return tuple(Action(a.name, a.connector, a.kind, dict(a.params)) for a in specs)
 
-    def check_role(self, role: str | None, info: _Doc, path: list[str | int]) -> None:
-        if role and role not in self.role_map:
+    def check_role(self, role: str | None, info: Document, path: list[str | int]) -> None:
+        if role and self.unknown("role", role):
             self.problems.add(info.locator.where(path), f"unknown role {role!r}")
 
-    def check_tier(self, tier: str | None, info: _Doc, path: list[str | int]) -> None:
-        if tier and tier not in self.baton.tiers:
+    def check_tier(self, tier: str | None, info: Document, path: list[str | int]) -> None:
+        if tier and self.unknown("tier", tier):
             self.problems.add(
                 info.locator.where(path), f"unknown tier {tier!r}; tiers are {list(self.baton.tiers)}"
             )
 
-    def sla(self, doc: s.SlaDoc, info: _Doc, escalation_names: set[str]) -> tuple[SlaPolicy, ...]:
+    def sla(self, doc: s.SlaDoc, info: Document) -> tuple[SlaPolicy, ...]:
         out = []
         seen: set[str] = set()
         for i, p in enumerate(doc.sla):
-            base: list[str | int] = ["sla", i]
+            base = info.path("sla", i)
             if not p.enabled:
                 continue
             if p.name in seen:
@@ -550,11 +554,14 @@ class _Compiler:
             cal_name = p.calendar or self.baton.default_calendar or "24x7"
             calendar = self.calendar_map.get(cal_name)
             if calendar is None:
-                self.problems.add(info.locator.where([*base, "calendar"]), f"unknown calendar {cal_name!r}")
+                if self.unknown("calendar", cal_name):
+                    self.problems.add(
+                        info.locator.where([*base, "calendar"]), f"unknown calendar {cal_name!r}"
+                    )
                 calendar = self.calendar_map["24x7"]
             thresholds = []
             for j, t in enumerate(p.thresholds):
-                if t.escalate and t.escalate != "tier_up" and t.escalate not in escalation_names:
+                if t.escalate and t.escalate != "tier_up" and self.unknown("escalation", t.escalate):
                     self.problems.add(
                         info.locator.where([*base, "thresholds", j, "escalate"]),
                         f"unknown escalation {t.escalate!r}",
@@ -588,17 +595,17 @@ class _Compiler:
             )
             if p.when.strip() == "True" and i < len(doc.sla) - 1:
                 self.problems.add(
-                    info.locator.where(["sla", i + 1]),
+                    info.locator.where(info.path("sla", i + 1)),
                     f"unreachable: SLA policy {p.name!r} above matches every ticket",
                 )
         return tuple(out)
 
-    def routing(self, doc: s.RoutingDoc, info: _Doc) -> tuple[Route, ...]:
+    def routing(self, doc: s.RoutingDoc, info: Document) -> tuple[Route, ...]:
         out = []
         seen: set[str] = set()
         catch_all: str | None = None
         for i, r in enumerate(doc.routing):
-            base: list[str | int] = ["routing", i]
+            base = info.path("routing", i)
             if r.name in seen:
                 self.problems.add(info.locator.where([*base, "name"]), f"duplicate rule name {r.name!r}")
             seen.add(r.name)
@@ -608,7 +615,7 @@ class _Compiler:
                 )
             self.check_role(r.set.owner, info, [*base, "set", "owner"])
             self.check_tier(r.set.tier, info, [*base, "set", "tier"])
-            if r.set.team and r.set.team not in self.team_map:
+            if r.set.team and self.unknown("team", r.set.team):
                 self.problems.add(info.locator.where([*base, "set", "team"]), f"unknown team {r.set.team!r}")
             out.append(
                 Route(
@@ -628,18 +635,18 @@ class _Compiler:
             )
             if r.enabled and r.when.strip() == "True" and not r.continue_:
                 catch_all = catch_all or r.name
-        if catch_all is None:
+        if catch_all is None and not self.broken.get("routing"):  # a broken rule may be the catch-all
             self.problems.add(
                 info.locator.where(["routing"]),
                 "no catch-all rule: add a last rule with no `when` so every ticket has a home",
             )
         return tuple(out)
 
-    def escalations(self, doc: s.EscalationsDoc, info: _Doc) -> tuple[Escalation, ...]:
+    def escalations(self, doc: s.EscalationsDoc, info: Document) -> tuple[Escalation, ...]:
         out = []
         seen: set[str] = set()
         for i, e in enumerate(doc.escalations):
-            base: list[str | int] = ["escalations", i]
+            base = info.path("escalations", i)
             if e.name in seen:
                 self.problems.add(
                     info.locator.where([*base, "name"]), f"duplicate escalation name {e.name!r}"

@@ -664,3 +664,43 @@ def test_unreadable_files_are_all_reported_at_once(folder: Path) -> None:
     assert_reported(problems, folder, "routing.yaml:2:1", "'\\t'")
     assert_reported(problems, folder, "sla.yaml:1:1", "not UTF-8")
     assert_reported(problems, folder, "teams.yaml:1:1", "missing file")
+
+
+def test_a_shape_problem_does_not_hide_the_reference_problems_beside_it(folder: Path) -> None:
+    # The broken rule is left out; the good rule after it in the same file, and the other files,
+    # are still checked against what the policy defines.
+    problems = problems_after(
+        folder,
+        replace(
+            "routing.yaml",
+            "routing:\n",
+            "routing:\n  - name: odd\n    set: {queue: q, colour: red}\n"
+            "  - name: next\n    when: ticket.tier == 'L2'\n    set: {queue: q, owner: nobody}\n",
+        ),
+        replace("teams.yaml", "l3: {team: support", "l3: {team: ghosts"),
+    )
+    assert_reported(problems, folder, "routing.yaml:3:21", "unknown field 'colour'")
+    assert_reported(problems, folder, "routing.yaml:6:21", "unknown role 'nobody'")
+    assert_reported(problems, folder, "teams.yaml:15:8", "unknown team 'ghosts'")
+    assert len(problems) == 3, problems
+
+
+def test_a_part_left_out_for_its_shape_is_not_reported_again_where_it_is_named(folder: Path) -> None:
+    # The role l1 has a shape mistake; the routing rule naming it must not add "unknown role 'l1'".
+    problems = problems_after(
+        folder, replace("teams.yaml", "l1: {team: support,", "l1: {team: support, size: 3,")
+    )
+    assert_reported(problems, folder, "teams.yaml:13:23", "unknown field 'size'")
+    assert not [p for p in problems if "unknown role" in p], problems
+    assert len(problems) == 1, problems
+
+
+def test_a_file_that_cannot_be_read_leaves_the_names_it_defines_unchecked(folder: Path) -> None:
+    problems = problems_after(
+        folder,
+        write("teams.yaml", "teams: [\n"),
+        replace("sla.yaml", "  - name: all\n", "  - name: all\n    calendar: nine-to-five\n"),
+    )
+    assert_reported(problems, folder, "teams.yaml:2:1", "invalid YAML")
+    assert_reported(problems, folder, "sla.yaml:3:5", "unknown calendar 'nine-to-five'")
+    assert not [p for p in problems if "unknown role" in p or "unknown member" in p], problems
