@@ -47,11 +47,26 @@ _log = logging.getLogger("baton.outbox")
 
 
 def backoff_seconds(
-    attempt: int, *, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None
+    attempt: int,
+    *,
+    base: float = 1.0,
+    cap: float = 300.0,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
 ) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return (rng or random).uniform(0, ceiling)
+    """Seconds to wait before retrying after failed attempt number ``attempt`` (counted from 1).
+
+    Exponential backoff with full jitter: uniform in ``[0, min(cap, base * 2**(attempt - 1))]``,
+    so the first retry waits up to ``base``, each later one up to twice as long, never more than
+    ``cap`` (an ``attempt`` below 1 counts as 1). A vendor's ``retry_after`` is a floor: the wait
+    is never shorter than it asked, even above ``cap``. ``rng`` makes the jitter reproducible.
+    """
+    if base < 0 or cap < 0 or (retry_after is not None and retry_after < 0):
+        raise ValueError("base, cap and retry_after must not be negative")
+    doublings = min(max(attempt, 1) - 1, 64)  # past 2**64 every cap is reached; no overflow
+    ceiling = min(cap, base * 2**doublings)
+    jittered = (rng or random).uniform(0, ceiling)
+    return jittered if retry_after is None else max(retry_after, jittered)
 
 
 @dataclass
@@ -80,6 +95,7 @@ class Outbox:
         breakers: Breakers | None = None,
         linker: Callable[[Connection, Sequence[Event]], object] | None = None,
         send_timeout: timedelta | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
@@ -101,6 +117,7 @@ class Outbox:
         # this left needs no renewal before the send, which saves a commit per action.
         self.send_timeout = send_timeout if send_timeout is not None else lease / 2
         self._held_until: dict[int, int] = {}
+        self.rng = rng  # the backoff's jitter; a seeded one makes retry times reproducible
 
     def deliver(self, *, limit: int = 100, budget_seconds: float | None = None) -> DeliveryStats:
         """Claim up to ``limit`` actions and send them. With a ``budget_seconds``, stop sending once
@@ -240,9 +257,8 @@ class Outbox:
                 self._finish(action, status="dead", kind="action.dead", detail={"error": error})
                 stats.dead += 1
             else:
-                self._retry(
-                    action, error=error, delay=hint if hint is not None else backoff_seconds(failures)
-                )
+                delay = backoff_seconds(failures, retry_after=hint, rng=self.rng)
+                self._retry(action, error=error, delay=delay)
                 stats.retried += 1
             return not opened
         self._finish(action, status="done", kind="action.delivered", delivery=delivery)

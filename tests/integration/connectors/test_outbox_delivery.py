@@ -114,3 +114,24 @@ def test_an_action_that_kills_every_worker_is_dead_lettered(
     assert box.deliver().dead == 1 and healthy.calls == []
     with db.reader.connect() as conn:
         assert conn.execute(select(outbox.c.status)).scalar_one() == "dead"
+
+
+def test_the_outbox_backs_off_with_its_seeded_jitter(engine: Engine, db: Database, clock: FakeClock) -> None:
+    import random
+
+    from baton.connectors.fake import FakeConnector
+    from baton.engine.outbox import backoff_seconds
+    from baton.errors import TransientConnectorError
+
+    engine.ingest([event(1, subject="Refund please", account_id="acme")])
+    failing = FakeConnector(fail=lambda action: TransientConnectorError("HTTP 503"))
+    box = Outbox(db=db, connectors={"log": failing}, clock=clock, worker="w1", rng=random.Random(11))
+    for _ in range(3):
+        assert box.deliver().retried == 1
+        clock.advance(timedelta(minutes=10))
+    with db.reader.connect() as conn:
+        bodies = conn.execute(select(audit_log.c.body).where(audit_log.c.kind == "action.failed")).scalars()
+        waits = [json.loads(body)["retry_in_s"] for body in bodies]
+    expected = random.Random(11)
+    assert waits == [round(backoff_seconds(n, rng=expected), 3) for n in (1, 2, 3)]
+    assert 0 <= waits[0] <= 1 and 0 <= waits[1] <= 2 and 0 <= waits[2] <= 4
