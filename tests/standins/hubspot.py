@@ -140,8 +140,8 @@ class HubSpotStandIn(StandIn):
         """The request takes effect, then the connection closes without an answer."""
         return Fault("close", reply=_AFTER_EFFECT, path=path)
 
-    def _take_fault(self, path: str) -> Fault | None:
-        fault = super()._take_fault(path)
+    def _take_fault(self, path: str, body: bytes) -> Fault | None:
+        fault = super()._take_fault(path, body)
         self._after_effect.active = fault is not None and fault.reply is _AFTER_EFFECT
         return fault
 

@@ -7,13 +7,20 @@ queued fault whose ``path`` matches it (a fault without a path matches any reque
 
 * ``Fault.status(...)`` / ``Fault.json(...)`` / ``Fault.rate_limited(...)`` / ``Fault.redirect(...)``:
   answer this instead of the vendor behaviour;
-* ``Fault.slow(s)``: wait ``s`` seconds, then answer normally;
+* ``Fault.slow(s)``: wait ``s`` seconds, then act and answer normally (slower than the client's
+  read timeout, the vendor acts after the client gave up; shorter, just a slow answer);
+* ``Fault.late(s)``: act at once, then wait ``s`` seconds before answering (the vendor did the
+  work; a client with a shorter read timeout never hears so, the classic lost "200 OK");
 * ``Fault.hang(s)``: wait ``s`` seconds and drop the connection without answering (a client with
   a shorter read timeout times out);
 * ``Fault.reset()``: reset the TCP connection (RST) without answering;
 * ``Fault.close()``: close the connection cleanly without answering;
 * ``Fault.drip(s)``: answer normally, but one byte every ``s`` seconds (a slowloris peer: each
   read succeeds within any per-read timeout, the whole answer takes ages).
+
+``fault.matching(b"...")`` applies a fault only to requests whose body contains those bytes (one
+poison action among healthy ones), and ``fault.always()`` keeps it queued after use, so the target
+behaves so for every matching request until :meth:`StandIn.clear_faults` (a dead target).
 
 With ``tls=(cert, key)`` the server speaks HTTPS and records the SNI name each client sent.
 """
@@ -27,7 +34,7 @@ import ssl
 import struct
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,10 +72,21 @@ class Reply:
 
 @dataclass(frozen=True)
 class Fault:
-    kind: Literal["reply", "slow", "hang", "reset", "close", "drip"]
+    kind: Literal["reply", "slow", "late", "hang", "reset", "close", "drip"]
     reply: Reply | None = None
     seconds: float = 0.0
     path: str | None = None
+    body: bytes | None = None  # only requests whose body contains this
+    sticky: bool = False  # stays queued after use
+
+    def matching(self, body: bytes) -> Fault:
+        return replace(self, body=body)
+
+    def always(self) -> Fault:
+        return replace(self, sticky=True)
+
+    def applies(self, path: str, body: bytes) -> bool:
+        return (self.path is None or path.endswith(self.path)) and (self.body is None or self.body in body)
 
     @classmethod
     def status(
@@ -103,6 +121,10 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float, *, path: str | None = None) -> Fault:
         return cls("slow", seconds=seconds, path=path)
+
+    @classmethod
+    def late(cls, seconds: float, *, path: str | None = None) -> Fault:
+        return cls("late", seconds=seconds, path=path)
 
     @classmethod
     def hang(cls, seconds: float, *, path: str | None = None) -> Fault:
@@ -185,11 +207,11 @@ class StandIn:
         with self._lock:
             return len(self._faults)
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, body: bytes) -> Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.path is None or path.endswith(fault.path):
-                    return self._faults.pop(i)
+                if fault.applies(path, body):
+                    return fault if fault.sticky else self._faults.pop(i)
         return None
 
     def _record(self, request: Received) -> None:
@@ -232,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         split = urlsplit(self.path)
-        fault = standin._take_fault(split.path)
+        fault = standin._take_fault(split.path, body)
         request = Received(
             method=self.command,
             path=split.path,
@@ -251,6 +273,11 @@ class _Handler(BaseHTTPRequestHandler):
             standin._stopping.wait(fault.seconds)
         reply = fault.reply if fault is not None and fault.reply is not None else standin._handle(request)
         data = self._encode(reply)
+        if fault is not None and fault.kind == "late":
+            if not standin._stopping.wait(fault.seconds):
+                with contextlib.suppress(OSError):  # the client gave up long ago
+                    self.wfile.write(data)
+            return
         if fault is not None and fault.kind == "drip":
             for i in range(len(data)):
                 if standin._stopping.wait(fault.seconds):
