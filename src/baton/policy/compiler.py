@@ -319,7 +319,9 @@ class _Compiler:
                     capacity=member.capacity,
                     identities=dict(member.identities),
                 )
-            self.team_map[team_name] = Team(team_name, team.calendar, team.manager, tuple(team.members))
+            self.team_map[team_name] = Team(
+                team_name, team.calendar, team.manager, tuple(team.members), team.oncall
+            )
         for team_name, team in doc.teams.items():
             if team.manager and self.unknown("member", team.manager):
                 self.problems.add(
@@ -327,6 +329,11 @@ class _Compiler:
                 )
 
     def roles(self, doc: s.TeamsDoc, info: Document) -> None:
+        for team_name, team in doc.teams.items():  # schedules are known by now
+            if team.oncall and self.unknown("schedule", team.oncall):
+                self.problems.add(
+                    info.locator.where(["teams", team_name, "oncall"]), f"unknown schedule {team.oncall!r}"
+                )
         for role_name, role in doc.roles.items():
             base = ["roles", role_name]
             if self.unknown("team", role.team):

@@ -50,6 +50,7 @@ class Team:
     calendar: str | None
     manager: str | None
     members: tuple[str, ...]
+    oncall: str | None = None  # a schedule: the team's on-call, between a role's backup and the manager
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,10 @@ A role is filled either from an on-call schedule or from a pool of members:
   context: open tickets per person), ties broken by a stable hash of the ticket id so that equal
   members share the work evenly.
 
-When nobody in the role is available the fallback chain is: the role's backup, the team's
-manager. Every step is written into the trail, which the decision records.
+When nobody in the role is available the fallback chain is: the role's backup, whoever is on
+call in the team's ``oncall`` schedule (resolved at ``now`` like a schedule role, skipping people
+out of office), the team's manager. Every step is written into the trail, which the decision
+records.
 """
 
 from __future__ import annotations
@@ -81,13 +83,25 @@ def assign(
                 f"{person}: least loaded of {len(candidates)} available ({load_share:.0%} of capacity)"
             )
             return Assignment(role_name, person, tuple(trail))
-    for label, fallback in (("backup", role.backup), ("manager", policy.teams[role.team].manager)):
+    team = policy.teams[role.team]
+    for label, fallback in (
+        ("backup", role.backup),
+        ("team on-call", team.oncall),
+        ("manager", team.manager),
+    ):
         if fallback is None:
             continue
-        person = fallback
-        if _away(policy, person, now):
-            trail.append(f"{label} {person}: out of office")
-            continue
+        if label == "team on-call":
+            oncall = resolve(policy.schedules[fallback], now, ooo=policy.out_of_office)
+            trail.extend(f"team on-call {fallback}: {step}" for step in oncall.trail)
+            if oncall.person is None:
+                continue
+            person = oncall.person
+        else:
+            person = fallback
+            if _away(policy, person, now):
+                trail.append(f"{label} {person}: out of office")
+                continue
         trail.append(f"{label} {person}: nobody in {role_name} available")
         return Assignment(role_name, person, tuple(trail))
     trail.append(f"nobody available for {role_name}")

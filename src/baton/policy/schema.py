@@ -170,6 +170,11 @@ class Member(Doc):
 class TeamDoc(Doc):
     calendar: Name | None = None
     manager: Name | None = None
+    oncall: Name | None = Field(
+        default=None,
+        description="A schedule: whoever is on call in it covers the team's roles after their backup, "
+        "before the manager.",
+    )
     members: dict[Name, Member] = Field(min_length=1)
 
 
