@@ -20,6 +20,7 @@ from baton.errors import ConfigError, PolicyError
 from baton.model import EventType
 from baton.policy import schema as s
 from baton.policy.calendar import BusinessCalendar, load_zone, wall_clock_instant
+from baton.policy.constant import FirstMatch
 from baton.policy.expr import CompiledExpression, ExpressionError, compile_expression
 from baton.policy.model import (
     Action,
@@ -546,9 +547,29 @@ class _Compiler:
                 info.locator.where(path), f"unknown tier {tier!r}; tiers are {list(self.baton.tiers)}"
             )
 
+    def reach(
+        self,
+        order: FirstMatch,
+        name: str,
+        when: CompiledExpression,
+        info: Document,
+        base: list[str | int],
+        *,
+        written: str,
+        enabled: bool = True,
+        final: bool = True,
+    ) -> None:
+        """Report an entry of a first-match list that can never be reached or never matches."""
+        # A condition that did not compile was reported and replaced by "False".
+        found = order.visit(name, written, compiled=when.source == written, enabled=enabled, final=final)
+        if found is not None:
+            at, message = found
+            self.problems.add(info.locator.where(base if at == "entry" else [*base, "when"]), message)
+
     def sla(self, doc: s.SlaDoc, info: Document) -> tuple[SlaPolicy, ...]:
         out = []
         seen: set[str] = set()
+        order = FirstMatch("SLA policy")
         for i, p in enumerate(doc.sla):
             base = info.path("sla", i)
             if not p.enabled:
@@ -600,26 +621,18 @@ class _Compiler:
                     updates=updates,
                 )
             )
-            if p.when.strip() == "True" and i < len(doc.sla) - 1:
-                self.problems.add(
-                    info.locator.where(info.path("sla", i + 1)),
-                    f"unreachable: SLA policy {p.name!r} above matches every ticket",
-                )
+            self.reach(order, p.name, out[-1].when, info, base, written=p.when)
         return tuple(out)
 
     def routing(self, doc: s.RoutingDoc, info: Document) -> tuple[Route, ...]:
         out = []
         seen: set[str] = set()
-        catch_all: str | None = None
+        order = FirstMatch("rule")
         for i, r in enumerate(doc.routing):
             base = info.path("routing", i)
             if r.name in seen:
                 self.problems.add(info.locator.where([*base, "name"]), f"duplicate rule name {r.name!r}")
             seen.add(r.name)
-            if catch_all is not None and r.enabled:
-                self.problems.add(
-                    info.locator.where(base), f"unreachable: rule {catch_all!r} above matches every ticket"
-                )
             self.check_role(r.set.owner, info, [*base, "set", "owner"])
             self.check_tier(r.set.tier, info, [*base, "set", "tier"])
             if r.set.team and self.unknown("team", r.set.team):
@@ -640,9 +653,9 @@ class _Compiler:
                     enabled=r.enabled,
                 )
             )
-            if r.enabled and r.when.strip() == "True" and not r.continue_:
-                catch_all = catch_all or r.name
-        if catch_all is None and not self.broken.get("routing"):  # a broken rule may be the catch-all
+            when, final = out[-1].when, not r.continue_
+            self.reach(order, r.name, when, info, base, written=r.when, enabled=r.enabled, final=final)
+        if order.catch_all is None and not self.broken.get("routing"):  # a broken rule may be the catch-all
             self.problems.add(
                 info.locator.where(["routing"]),
                 "no catch-all rule: add a last rule with no `when` so every ticket has a home",

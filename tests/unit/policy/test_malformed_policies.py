@@ -460,6 +460,70 @@ CASES = [
         "unreachable: rule 'default' above matches every ticket",
     ),
     Case(
+        "a routing rule after one whose when is always true",
+        routing_with("  - name: everything\n    when: 1 == 1\n    set: {queue: vip}\n"),
+        "routing.yaml:5:5",
+        "unreachable: rule 'everything' above matches every ticket",
+    ),
+    Case(
+        "a routing rule after one whose when starts with 'True or'",
+        routing_with(
+            "  - name: everything\n    when: True or ticket.priority == 'high'\n    set: {queue: vip}\n"
+        ),
+        "routing.yaml:5:5",
+        "unreachable: rule 'everything' above matches every ticket",
+    ),
+    Case(
+        "a routing rule whose when is always false",
+        routing_with(
+            "  - name: never\n    when: ticket.priority == 'high' and 1 > 2\n    set: {queue: vip}\n"
+        ),
+        "routing.yaml:3:5",
+        "rule 'never' never matches: its `when` is always false",
+    ),
+    Case(
+        "a routing rule with the same when as one above",
+        routing_with(
+            "  - name: vip\n    when: ticket.priority == 'high'\n    set: {queue: vip}\n"
+            "  - name: vip-again\n    when: (ticket.priority=='high')\n    set: {queue: vip2}\n"
+        ),
+        "routing.yaml:6:5",
+        "unreachable: rule 'vip-again' has the same `when` as rule 'vip' above, which matches first",
+    ),
+    Case(
+        "an SLA policy after one whose when is always true",
+        replace(
+            "sla.yaml",
+            "  - name: all\n",
+            "  - name: first\n    when: not False\n    targets: {resolution: 8h}\n  - name: all\n",
+        ),
+        "sla.yaml:5:5",
+        "unreachable: SLA policy 'first' above matches every ticket",
+    ),
+    Case(
+        "an SLA policy whose when is always false",
+        replace(
+            "sla.yaml",
+            "  - name: all\n",
+            "  - name: none\n    when: account.plan == 'x' and None\n    targets: {resolution: 8h}\n"
+            "  - name: all\n",
+        ),
+        "sla.yaml:3:5",
+        "SLA policy 'none' never matches",
+    ),
+    Case(
+        "an SLA policy with the same when as one above",
+        replace(
+            "sla.yaml",
+            "  - name: all\n",
+            "  - name: gold\n    when: account.plan == 'gold'\n    targets: {resolution: 8h}\n"
+            "  - name: gold2\n    when: account.plan  ==  'gold'\n    targets: {resolution: 4h}\n"
+            "  - name: all\n",
+        ),
+        "sla.yaml:6:5",
+        "unreachable: SLA policy 'gold2' has the same `when` as SLA policy 'gold' above",
+    ),
+    Case(
         "no catch-all routing rule",
         replace(
             "routing.yaml", "  - name: default\n", "  - name: default\n    when: ticket.priority == 'high'\n"
@@ -704,3 +768,31 @@ def test_a_file_that_cannot_be_read_leaves_the_names_it_defines_unchecked(folder
     assert_reported(problems, folder, "teams.yaml:2:1", "invalid YAML")
     assert_reported(problems, folder, "sla.yaml:3:5", "unknown calendar 'nine-to-five'")
     assert not [p for p in problems if "unknown role" in p or "unknown member" in p], problems
+
+
+def test_rules_that_do_not_stop_the_walk_shadow_nothing(folder: Path) -> None:
+    # A `continue` rule that always matches, a rule repeating its `when`, a disabled catch-all and
+    # an SLA policy that repeats a disabled one's `when`: all reachable, nothing to report.
+    replace(
+        "routing.yaml",
+        "routing:\n",
+        "routing:\n  - name: tag-all\n    when: 'True'\n    continue: true\n    set: {tags: [seen]}\n"
+        "  - name: tag-vip\n    when: ticket.vip\n    continue: true\n    set: {tags: [vip]}\n"
+        "  - name: vip\n    when: ticket.vip\n    set: {queue: vip}\n"
+        "  - name: nothing\n    enabled: false\n    set: {queue: closed}\n",
+    )(folder)
+    replace(
+        "sla.yaml",
+        "  - name: all\n",
+        "  - name: gold-old\n    enabled: false\n    when: account.plan == 'gold'\n"
+        "    targets: {resolution: 8h}\n"
+        "  - name: gold\n    when: account.plan == 'gold'\n    targets: {resolution: 4h}\n  - name: all\n",
+    )(folder)
+    assert [route.name for route in compile_policy(folder).routing][:3] == ["tag-all", "tag-vip", "vip"]
+
+
+def test_an_expression_that_does_not_compile_is_not_also_called_never_matching(folder: Path) -> None:
+    problems = problems_after(
+        folder, routing_with("  - name: vip\n    when: ticket.__class__ == 1\n    set: {queue: vip}\n")
+    )
+    assert len(problems) == 1, problems
