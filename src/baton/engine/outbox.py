@@ -58,15 +58,17 @@ def backoff_seconds(
 
     Exponential backoff with full jitter: uniform in ``[0, min(cap, base * 2**(attempt - 1))]``,
     so the first retry waits up to ``base``, each later one up to twice as long, never more than
-    ``cap`` (an ``attempt`` below 1 counts as 1). A vendor's ``retry_after`` is a floor: the wait
-    is never shorter than it asked, even above ``cap``. ``rng`` makes the jitter reproducible.
+    ``cap`` (an ``attempt`` below 1 counts as 1). ``rng`` makes the jitter reproducible.
+
+    A vendor's ``retry_after`` (its ``Retry-After``) replaces the jitter: the wait is exactly what
+    it asked, so never sooner (a floor, even above ``cap``) and not later either; ``0`` means now.
     """
     if base < 0 or cap < 0 or (retry_after is not None and retry_after < 0):
         raise ValueError("base, cap and retry_after must not be negative")
+    if retry_after is not None:
+        return retry_after
     doublings = min(max(attempt, 1) - 1, 64)  # past 2**64 every cap is reached; no overflow
-    ceiling = min(cap, base * 2**doublings)
-    jittered = (rng or random).uniform(0, ceiling)
-    return jittered if retry_after is None else max(retry_after, jittered)
+    return (rng or random).uniform(0, min(cap, base * 2**doublings))
 
 
 @dataclass

@@ -273,6 +273,8 @@ class _Compiler:
         self.ooo: tuple[OutOfOffice, ...] = ()
         self.template_names: set[str] = set(templates.sources)
         self.teams_info: Document | None = None
+        # sla.<clock>.<at>: the threshold timers the SLA policies set, which escalations may listen to.
+        self.sla_triggers: set[str] = set()
 
     def unknown(self, kind: str, name: str) -> bool:
         """Whether ``name`` is no ``kind`` (member, role, team, calendar, schedule, template,
@@ -589,6 +591,7 @@ class _Compiler:
                 calendar = self.calendar_map["24x7"]
             thresholds = []
             for j, t in enumerate(p.thresholds):
+                self.sla_triggers.update(f"sla.{clock}.{t.at}" for clock in p.targets)
                 if t.escalate and t.escalate != "tier_up" and self.unknown("escalation", t.escalate):
                     self.problems.add(
                         info.locator.where([*base, "thresholds", j, "escalate"]),
@@ -662,6 +665,20 @@ class _Compiler:
             )
         return tuple(out)
 
+    def silent_sla_trigger(self, trigger: str) -> str | None:
+        """Why an escalation trigger ``sla.<clock>.<at>`` can never fire, if it cannot: no enabled
+        SLA policy has a target for that clock and a threshold at that percentage."""
+        if not trigger.startswith("sla.") or trigger in self.sla_triggers:
+            return None
+        if "sla" in self.unchecked or self.broken.get("sla"):
+            return None  # a policy left out for its shape may declare it; that is reported already
+        _, clock, at = trigger.split(".")
+        declared = sorted(self.sla_triggers, key=lambda t: (t.split(".")[1], int(t.split(".")[2])))
+        return (
+            f"trigger {trigger!r} never fires: no SLA policy has a {clock} target with a threshold "
+            f"at {at}%; the thresholds are {', '.join(declared) or 'none'}"
+        )
+
     def escalations(self, doc: s.EscalationsDoc, info: Document) -> tuple[Escalation, ...]:
         out = []
         seen: set[str] = set()
@@ -677,6 +694,8 @@ class _Compiler:
             for j, trigger in enumerate(e.on):
                 if not _known_trigger(trigger):
                     self.problems.add(info.locator.where([*base, "on", j]), f"unknown trigger {trigger!r}")
+                elif silent := self.silent_sla_trigger(trigger):
+                    self.problems.add(info.locator.where([*base, "on", j]), silent)
             out.append(
                 Escalation(
                     name=e.name,

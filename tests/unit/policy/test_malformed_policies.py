@@ -385,6 +385,19 @@ CASES = [
         "unknown trigger 'ticket.exploded'",
     ),
     Case(
+        "an SLA trigger on a threshold no SLA policy declares",
+        write("escalation.yaml", ESCALATION + "    on: [ticket.created, sla.first_response.90]\n"),
+        "escalation.yaml:7:26",
+        "trigger 'sla.first_response.90' never fires: no SLA policy has a first_response target with a "
+        "threshold at 90%; the thresholds are sla.first_response.50, sla.first_response.80",
+    ),
+    Case(
+        "an SLA trigger on a clock no SLA policy has a target for",
+        write("escalation.yaml", ESCALATION + "    on: [sla.next_response.80]\n"),
+        "escalation.yaml:7:10",
+        "trigger 'sla.next_response.80' never fires",
+    ),
+    Case(
         "an unknown member out of office",
         write("schedules.yaml", "out_of_office:\n  - {person: zed, start: 2026-03-01, end: 2026-03-05}\n"),
         "schedules.yaml:2:6",
@@ -796,3 +809,18 @@ def test_an_expression_that_does_not_compile_is_not_also_called_never_matching(f
         folder, routing_with("  - name: vip\n    when: ticket.__class__ == 1\n    set: {queue: vip}\n")
     )
     assert len(problems) == 1, problems
+
+
+def test_an_sla_trigger_on_a_declared_threshold_is_accepted(folder: Path) -> None:
+    write("escalation.yaml", ESCALATION + "    on: [sla.resolution.80, sla.first_response.100]\n")(folder)
+    assert compile_policy(folder).escalations[0].on == {"sla.resolution.80", "sla.first_response.100"}
+
+
+def test_an_sla_trigger_is_not_judged_when_an_sla_policy_was_left_out_for_its_shape(folder: Path) -> None:
+    # The policy left out might have declared the threshold: only its own mistake is reported.
+    problems = problems_after(
+        folder,
+        write("escalation.yaml", ESCALATION + "    on: [sla.first_response.90]\n"),
+        replace("sla.yaml", "{at: 50,", "{at: 50, colour: red,"),
+    )
+    assert len(problems) == 1 and "unknown field 'colour'" in problems[0], problems
