@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
 from datetime import timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import func, insert, select
 
 from baton.clock import FakeClock, to_ms
 from baton.connectors.base import Delivery, OutboundAction
+from baton.connectors.config import HttpConfig, WebhookConfig
+from baton.connectors.webhook import WebhookConnector
 from baton.engine.breaker import Breakers, BreakerSettings, circuit_states
 from baton.engine.outbox import Outbox
 from baton.errors import TransientConnectorError
 from baton.store.db import Database
 from baton.store.schema import audit_log, outbox
+from tests.standins.fixtures import WEBHOOK_SECRET
+from tests.standins.server import Fault
+from tests.standins.webhook import WebhookStandIn
 
 
 def queue(db: Database, clock: FakeClock, rows: list[tuple[str, str, str]]) -> None:
@@ -48,11 +57,13 @@ class Target:
         self.down = down
         self.poison = poison
         self.delivered: list[str] = []
+        self.poison_calls = 0
 
     def send(self, action: OutboundAction) -> Delivery:
         if self.down:
             raise TransientConnectorError("503 Service Unavailable")
         if self.poison is not None and action.params.get("key") == self.poison:
+            self.poison_calls += 1
             raise TransientConnectorError("500 for this payload", retry_after=0)
         key = str(action.params.get("key", action.key))
         self.delivered.append(key)
@@ -65,36 +76,105 @@ def statuses(db: Database) -> dict[str, int]:
     return {status: int(n) for status, n in rows}
 
 
+BATCH = 100  # actions a worker claims in one round
+ATTEMPTS = 4  # max_attempts: the poison is dead-lettered at its fourth failure
+ROUND = timedelta(seconds=10)  # longer than any backoff before the last attempt (at most 2**2 s)
+
+
+def poison_rows() -> list[tuple[str, str, str]]:
+    """1,000 healthy actions on tickets of their own, and one poison among the first batch."""
+    rows = [(f"T-{i}", "slack", f"k{i}") for i in range(1000)]
+    rows.insert(10, ("T-poison", "slack", "poison"))
+    return rows
+
+
+def drain(db: Database, box: Outbox, clock: FakeClock, healthy: Callable[[], int]) -> tuple[int, int]:
+    """Worker rounds (claim up to ``BATCH``, send, then ``ROUND`` passes) until nothing is left to
+    send: (the round in which the last healthy action was delivered, rounds in all)."""
+    rounds, healthy_done = 0, 0
+    while statuses(db).keys() & {"pending", "claimed"} and rounds < 50:
+        box.deliver(limit=BATCH)
+        clock.advance(ROUND)
+        rounds += 1
+        if not healthy_done and healthy() == 1000:
+            healthy_done = rounds
+    return healthy_done, rounds
+
+
+def assert_dead_after_exactly(db: Database, attempts: int) -> None:
+    with db.reader.connect() as conn:
+        dead = conn.execute(
+            select(outbox.c.idempotency_key, outbox.c.attempts).where(outbox.c.status == "dead")
+        ).one()
+        records = [
+            (kind, json.loads(body))
+            for kind, body in conn.execute(
+                select(audit_log.c.kind, audit_log.c.body).where(
+                    audit_log.c.ticket_id == "T-poison",
+                    audit_log.c.kind.in_(("action.failed", "action.dead")),
+                )
+            )
+        ]
+    assert (dead.idempotency_key, dead.attempts) == ("poison", attempts)
+    assert [kind for kind, _ in records] == ["action.failed"] * (attempts - 1) + ["action.dead"]
+    assert [body["attempt"] for _, body in records] == list(range(1, attempts + 1))
+
+
 def test_a_poison_action_is_dead_lettered_while_a_thousand_healthy_ones_flow(
     db: Database, clock: FakeClock
 ) -> None:
-    rows = [(f"T-{i}", "slack", f"k{i}") for i in range(1000)]
-    rows.insert(10, ("T-poison", "slack", "poison"))
-    queue(db, clock, rows)
+    queue(db, clock, poison_rows())
     target = Target("slack", poison="poison")
     box = Outbox(
         db=db,
         connectors={"slack": target},
         clock=clock,
         worker="w",
-        max_attempts=4,
+        max_attempts=ATTEMPTS,
         breakers=Breakers(
             db=db, clock=clock, settings=BreakerSettings(failures_to_open=50, fallback_connector=None)
         ),
     )
-    rounds = 0
-    while statuses(db).get("pending", 0) and rounds < 20:
-        box.deliver(limit=500)
-        clock.advance(timedelta(seconds=1))
-        rounds += 1
+    healthy_done, rounds = drain(db, box, clock, lambda: len(target.delivered))
     assert len(target.delivered) == 1000 and len(set(target.delivered)) == 1000
     assert statuses(db) == {"done": 1000, "dead": 1}
-    assert rounds <= 6  # the healthy ones never waited on the poison one
+    # The healthy ones never waited on the poison one: as many rounds as the batches they fill,
+    # the poison taking one place in each of its rounds.
+    assert healthy_done <= math.ceil(1001 / BATCH) + 1, healthy_done
+    assert target.poison_calls == ATTEMPTS
+    assert rounds == healthy_done  # the poison was dead before the last healthy batch
+    assert_dead_after_exactly(db, ATTEMPTS)
+
+
+def test_a_poison_target_that_hangs_until_the_timeout_does_not_hold_up_the_healthy_ones(
+    db: Database, clock: FakeClock
+) -> None:
+    """The same over real HTTP: the webhook stand-in never answers the poison action (the
+    connector's read timeout ends each attempt) and answers every other one at once."""
+    queue(db, clock, poison_rows())
+    with WebhookStandIn(WEBHOOK_SECRET, now=lambda: clock.now().timestamp()) as hook:
+        hook.inject(Fault.hang(30).matching(b'"key":"poison"').always())
+        http = HttpConfig(allow=("127.0.0.1/32",), connect_timeout=1.0, read_timeout=0.3, total_timeout=2.0)
+        connector = WebhookConnector(
+            WebhookConfig(url=f"{hook.url}/hooks/baton", secret=SecretStr(WEBHOOK_SECRET), http=http),
+            clock=clock,
+        )
+        box = Outbox(db=db, connectors={"slack": connector}, clock=clock, worker="w", max_attempts=ATTEMPTS)
+        try:
+            healthy_done, _ = drain(db, box, clock, lambda: len(hook.effects))
+        finally:
+            connector.close()
+        hung = [r for r in hook.requests if r.fault == "hang"]
+    assert len(hook.effects) == 1000 and hook.rejected == []
+    assert statuses(db) == {"done": 1000, "dead": 1}
+    assert healthy_done <= math.ceil(1001 / BATCH) + 1, healthy_done
+    assert len(hung) == ATTEMPTS and {r.headers["webhook-id"] for r in hung} == {"poison"}
+    assert_dead_after_exactly(db, ATTEMPTS)
     with db.reader.connect() as conn:
-        dead = conn.execute(
-            select(outbox.c.attempts, outbox.c.last_error).where(outbox.c.status == "dead")
-        ).one()
-    assert dead.attempts == 4
+        error = conn.execute(select(outbox.c.last_error).where(outbox.c.status == "dead")).scalar_one()
+        states = circuit_states(conn, now=clock.now())
+    assert "timed out" in error
+    assert [s["state"] for s in states] in ([], ["closed"])  # healthy answers between its failures
 
 
 def test_the_circuit_opens_on_a_dead_target_holds_its_actions_and_closes_when_it_recovers(
