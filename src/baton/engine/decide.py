@@ -187,11 +187,36 @@ class _Decider(SlaSteps):
             if found is None:
                 return
             route = plan.routes[found]
+            start = found + 1
+            held = self.held_back(plan.walk.names[found], shadow=route.shadow, canary=route.canary)
+            if held is not None:
+                self.shadow_route(route, held, inputs)
+                continue  # it placed nothing: the walk goes on, so the ticket still gets a home
             self.reasons.append(Reason(rule=plan.walk.names[found], matched=True, inputs=inputs))
             self.apply_route(route)
             if not route.continue_:
                 return
-            start = found + 1
+
+    def shadow_route(self, route: Route, why: str, inputs: dict[str, object]) -> None:
+        """A routing rule in shadow (or outside its canary) whose condition holds: recorded as
+        not matched, with where it would have sent the ticket; its notifications and actions are
+        recorded as shadow."""
+        t, name = self.ticket, f"routing.{route.name}"
+        role = route.owner or (self.policy.tier_roles.get(route.tier) if route.tier else None)
+        owner = self.resolve(role, rule=name) if role else t.owner
+        where = ", ".join(
+            f"{label} {value}"
+            for label, value in (("queue", route.queue), ("team", route.team), ("tier", route.tier))
+            if value
+        )
+        who = f"{owner.role} ({owner.person})" if owner else "no owner"
+        note = f"{why}: condition holds; would route to {where or 'the same place'}, {who}"
+        self.shadow_rule(
+            Reason(rule=name, matched=False, inputs=inputs, note=note),
+            notify=route.notify,
+            actions=route.actions,
+            target=owner,
+        )
 
     def apply_route(self, route: Route) -> None:
         t = self.ticket

@@ -183,6 +183,36 @@ class DecisionState:
             return None, {}
         return index, self.read(walk.paths[index])
 
+    def held_back(self, key: str, *, shadow: bool, canary: float) -> str | None:
+        """Why a rule (``key``: its name in the canary hash) decides and records but does not
+        act on this ticket: ``"shadow"``, ``"outside canary"``, or None when it acts."""
+        if shadow:
+            return "shadow"
+        if not in_canary(self.ticket.id, key, canary):
+            return "outside canary"
+        return None
+
+    def shadow_rule(
+        self,
+        reason: Reason,
+        *,
+        notify: tuple[Notify, ...],
+        actions: tuple[object, ...],
+        target: Owner | None,
+        escalation: Escalation | None = None,
+    ) -> None:
+        """A rule that decides and records but does not act: its reason, and its notifications
+        and actions recorded as shadow."""
+        self.reasons.append(reason)
+        before = len(self.actions)
+        self.notify_all(notify, rule=reason.rule, target=target, escalation=escalation)
+        self.rule_actions(actions, rule=reason.rule, escalation=escalation)
+        self.shadowed_since(before)
+
+    def shadowed_since(self, start: int) -> None:
+        """Mark the actions added since ``start`` as shadow: recorded, never sent."""
+        self.actions[start:] = [replace(a, shadow=True) for a in self.actions[start:]]
+
     def sla_policy(self) -> SlaPolicy | None:
         return sla_policies(self.policy).get(self.ticket.sla_policy)
 

@@ -5,7 +5,7 @@ tier-ups on SLA breach, and what the clock does on a handoff."""
 from __future__ import annotations
 
 from baton.engine.brief import missing_fields
-from baton.engine.decide_base import CLOSED, DecisionState, at_least, in_canary
+from baton.engine.decide_base import CLOSED, DecisionState, at_least
 from baton.engine.decide_walk import listening
 from baton.model import EscalationRecord, Participant, Raci, Reason, Stage, replace
 from baton.policy.model import Escalation
@@ -32,10 +32,15 @@ class EscalationSteps(DecisionState):
             self.apply_escalation(rules[found], inputs=inputs)
             start = found + 1
 
-    def apply_escalation(self, rule: Escalation, *, inputs: dict[str, object], forced: bool = False) -> None:
+    def apply_escalation(
+        self, rule: Escalation, *, inputs: dict[str, object], forced: bool = False, held: str | None = None
+    ) -> None:
+        """Apply ``rule``; ``held`` (why the SLA threshold that forces it is in shadow) makes it
+        decide and record without acting, as its own shadow or canary would."""
         name = f"escalation.{rule.name}"
         t = self.ticket
-        shadow = self.policy.shadow or rule.shadow or not in_canary(t.id, rule.name, rule.canary)
+        held = held or self.held_back(rule.name, shadow=self.policy.shadow or rule.shadow, canary=rule.canary)
+        shadow = held is not None
         missing = missing_fields(t, self.context, rule.requires) if rule.mode == "handoff" else ()
         if missing and not shadow:
             self.reasons.append(
@@ -53,20 +58,15 @@ class EscalationSteps(DecisionState):
             )
             return
         target = self.resolve(rule.to, rule=name)
-        if shadow:
-            why = "shadow" if (self.policy.shadow or rule.shadow) else "outside canary"
-            self.reasons.append(
-                Reason(
-                    rule=name,
-                    matched=True,
-                    inputs=inputs,
-                    note=f"{why}: would {rule.mode} to {target.role} ({target.person})",
-                )
+        if held is not None:
+            note = f"{held}: would {rule.mode} to {target.role} ({target.person})"
+            self.shadow_rule(
+                Reason(rule=name, matched=True, inputs=inputs, note=note),
+                notify=rule.notify,
+                actions=rule.actions,
+                target=target,
+                escalation=rule,
             )
-            before = len(self.actions)
-            self.notify_all(rule.notify, rule=name, target=target, escalation=rule)
-            self.rule_actions(rule.actions, rule=name, escalation=rule)
-            self.actions[before:] = [replace(a, shadow=True) for a in self.actions[before:]]
             return
         self.reasons.append(
             Reason(rule=name, matched=True, inputs=inputs, note="forced by SLA threshold" if forced else None)
@@ -125,7 +125,7 @@ class EscalationSteps(DecisionState):
             return
         self.start_clock(p, "internal_resolution", self.event.occurred_at, target_name="resolution")
 
-    def tier_up(self, *, rule: str, reason: str) -> None:
+    def tier_up(self, *, rule: str, reason: str, held: str | None = None) -> None:
         t = self.ticket
         target_tier = self.policy.next_tier(t.tier)
         if target_tier is None:
@@ -134,12 +134,13 @@ class EscalationSteps(DecisionState):
             )
             return
         owner = self.resolve(self.policy.tier_roles[target_tier], rule=rule)
-        if self.policy.shadow:
+        held = held or ("shadow" if self.policy.shadow else None)
+        if held is not None:
             # Shadow mode decides and records but does not act: an escalation rule in shadow keeps
             # the ticket where it is, and so does the SLA's own tier-up.
             self.reasons.append(
                 Reason(
-                    rule=rule, matched=True, note=f"shadow: would hand off to {target_tier} ({owner.person})"
+                    rule=rule, matched=True, note=f"{held}: would hand off to {target_tier} ({owner.person})"
                 )
             )
             return

@@ -141,10 +141,20 @@ class SlaSteps(EscalationSteps):
             Reason(rule=rule, matched=True, inputs={"due_at": clock.due_at.isoformat(), "pct": pct})
         )
         if threshold.at >= 100 and not clock.breached:
-            self.put_clock(replace(clock, breached=True))
+            self.put_clock(replace(clock, breached=True))  # a fact, whatever the threshold does
+        held = self.held_back(
+            f"sla.{self.ticket.sla_policy}.{threshold.at}", shadow=threshold.shadow, canary=threshold.canary
+        )
+        if held is not None:
+            self.reasons.append(
+                Reason(rule=rule, matched=True, note=f"{held}: threshold recorded, not acted on")
+            )
+        before = len(self.actions)
         self.notify_all(threshold.notify, rule=rule)
+        if held is not None:
+            self.shadowed_since(before)
         if threshold.escalate == "tier_up":
-            self.tier_up(rule=rule, reason=f"{name} SLA at {pct}%")
+            self.tier_up(rule=rule, reason=f"{name} SLA at {pct}%", held=held)
         elif threshold.escalate:
             target = self.policy.escalation_by_name[threshold.escalate]
             already = target.once and any(
@@ -154,7 +164,7 @@ class SlaSteps(EscalationSteps):
                 why = "disabled" if not target.enabled else "already applied"
                 self.reasons.append(Reason(rule=f"escalation.{target.name}", matched=False, note=why))
             else:
-                self.apply_escalation(target, inputs={"trigger": rule}, forced=True)
+                self.apply_escalation(target, inputs={"trigger": rule}, forced=True, held=held)
 
     def on_update(self, index: int) -> None:
         p = self.sla_policy()

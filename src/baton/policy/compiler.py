@@ -599,7 +599,11 @@ class _Compiler:
                     )
                 thresholds.append(
                     Threshold(
-                        t.at, self.notify(t.notify, info, [*base, "thresholds", j, "notify"]), t.escalate
+                        t.at,
+                        self.notify(t.notify, info, [*base, "thresholds", j, "notify"]),
+                        t.escalate,
+                        shadow=t.shadow,
+                        canary=t.canary,
                     )
                 )
             updates = tuple(
@@ -654,9 +658,12 @@ class _Compiler:
                     actions=self.actions(r.actions),
                     continue_=r.continue_,
                     enabled=r.enabled,
+                    shadow=r.shadow,
+                    canary=r.canary,
                 )
             )
-            when, final = out[-1].when, not r.continue_
+            # A rule in shadow or a canary does not always place the ticket: the walk may go on.
+            when, final = out[-1].when, not (r.continue_ or r.shadow or r.canary < 1)
             self.reach(order, r.name, when, info, base, written=r.when, enabled=r.enabled, final=final)
         if order.catch_all is None and not self.broken.get("routing"):  # a broken rule may be the catch-all
             self.problems.add(

@@ -83,6 +83,8 @@ class Threshold:
     at: int
     notify: tuple[Notify, ...]
     escalate: str | None  # "tier_up" or an escalation rule name
+    shadow: bool = False
+    canary: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class Route:
     actions: tuple[Action, ...]
     continue_: bool
     enabled: bool
+    shadow: bool = False
+    canary: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

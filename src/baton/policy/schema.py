@@ -280,12 +280,17 @@ class ActionSpec(Doc):
 # -- sla.yaml ----------------------------------------------------------------------------------
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class ThresholdDoc(Doc):
     at: Annotated[int, Field(gt=0, le=1_000)] = Field(description="Percent of the window used.")
     notify: tuple[NotifySpec, ...] = ()
     escalate: Literal["tier_up"] | Name | None = Field(
         default=None, description="tier_up, or the name of an escalation rule to apply."
     )
+    shadow: bool = Field(default=False, description="Record what the threshold would do; do nothing.")
+    canary: Share = Field(default=1.0, description="The share of tickets it acts on; shadow on the rest.")
 
 
 class UpdateCadence(Doc):
@@ -350,6 +355,10 @@ class RoutingRule(Doc):
     actions: tuple[ActionSpec, ...] = ()
     continue_: bool = Field(default=False, alias="continue")
     enabled: bool = True
+    shadow: bool = Field(
+        default=False, description="Record where the rule would route; the walk goes on to the next rule."
+    )
+    canary: Share = Field(default=1.0, description="The share of tickets it routes; shadow on the rest.")
 
 
 class RoutingDoc(Doc):
@@ -394,7 +403,7 @@ class EscalationRule(Doc):
     once: bool = Field(default=True, description="Apply at most once per ticket.")
     enabled: bool = True
     shadow: bool = False
-    canary: Annotated[float, Field(ge=0, le=1)] = 1.0
+    canary: Share = 1.0
     author: str | None = None
 
 

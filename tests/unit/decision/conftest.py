@@ -31,7 +31,7 @@ def problems_after(tmp_path: Path) -> Problems:
     the problems reported, the changed file and the line (1-based) the replacement starts on."""
 
     def run(name: str, old: str, new: str) -> tuple[list[str], Path, int]:
-        folder = tmp_path / "policy"
+        folder = tmp_path / f"policy-{len(list(tmp_path.iterdir()))}"
         shutil.copytree(DECISION, folder)
         path = folder / name
         text = path.read_text(encoding="utf-8")
