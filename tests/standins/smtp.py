@@ -14,10 +14,13 @@ apply to the next command of their stage (``MAIL``, ``RCPT`` or ``DATA``):
 
 * ``SmtpFault(stage, reply="451 4.3.0 ...")``: answer that instead (RFC 5321 §4.2: 4yz is a
   transient, 5yz a permanent negative completion reply);
-* ``SmtpFault(stage, hang=s)``: answer normally after ``s`` seconds (a client with a shorter
-  read timeout gives up first);
+* ``SmtpFault(stage, hang=s)``: answer normally after ``s`` seconds: a slow reply (a client with
+  a shorter read timeout gives up first);
 * ``SmtpFault("DATA", hang=s, keep=True)``: store the message, then wait ``s`` seconds before
-  answering: the client's view of a lost "250 OK".
+  answering: the client's view of a lost "250 OK";
+* ``SmtpFault(stage, reset=True)``: reset the connection (TCP RST) instead of answering, after
+  ``hang`` seconds; at ``DATA`` with ``keep=True`` the message is stored first (the relay took it
+  and the connection died before its "250"), without ``keep`` it is not.
 
 ``refuse`` maps recipients to the reply their ``RCPT`` gets (``550 5.1.1 No such user``).
 :class:`DripServer` is not SMTP at all: it sends its greeting one byte at a time, a slowloris
@@ -30,6 +33,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +73,7 @@ class SmtpFault:
     reply: str | None = None
     hang: float = 0.0
     keep: bool = False
+    reset: bool = False
 
 
 @dataclass
@@ -89,6 +94,8 @@ class _Handler:
         fault = self._take("MAIL")
         if fault is not None:
             await asyncio.sleep(fault.hang)
+            if fault.reset:
+                return await _reset(server)
             if fault.reply:
                 return fault.reply
         envelope.mail_from = address
@@ -101,6 +108,8 @@ class _Handler:
         fault = self._take("RCPT")
         if fault is not None:
             await asyncio.sleep(fault.hang)
+            if fault.reset:
+                return await _reset(server)
             if fault.reply:
                 return fault.reply
         if address.lower() in self.standin.refuse:
@@ -113,9 +122,11 @@ class _Handler:
         if fault is not None and fault.keep:
             self._store(server, session, envelope)
             await asyncio.sleep(fault.hang)
-            return "250 2.0.0 Ok: queued"
+            return await _reset(server) if fault.reset else "250 2.0.0 Ok: queued"
         if fault is not None:
             await asyncio.sleep(fault.hang)
+            if fault.reset:
+                return await _reset(server)
             if fault.reply:
                 return fault.reply
         self._store(server, session, envelope)
@@ -132,6 +143,17 @@ class _Handler:
         mail = Mail(envelope.mail_from or "", tuple(envelope.rcpt_tos), data, tls, login)
         with self.standin.lock:
             self.standin.mails.append(mail)
+
+
+async def _reset(server: SMTP) -> str:
+    """Abort the connection with a TCP RST (SO_LINGER 0) instead of answering."""
+    transport = server.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return "421 4.3.0 connection reset"  # never reaches the client: the transport is gone
 
 
 class SmtpStandIn:
