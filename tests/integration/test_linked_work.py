@@ -28,13 +28,13 @@ SYNC = """
 connectors: [log]
 sync:
   zendesk: {fields: [priority, status]}
-  jira: {connector: tracker, fields: [priority]}
+  jira: {connector: webhook, fields: [priority]}
 """
 BUG_ROUTE = """
   - name: bugs
     when: '"bug" in ticket.subject'
     set: {queue: bugs, tier: L2, owner: l2}
-    actions: [{name: file-bug, connector: tracker, kind: create_issue, params: {project: ENG}}]
+    actions: [{name: file-bug, connector: webhook, kind: create_issue, params: {project: ENG}}]
 """
 
 
@@ -72,7 +72,7 @@ def linked_engine(db: Database, clock: FakeClock, tmp_path: Path) -> Engine:
 
 @pytest.fixture
 def vendors() -> dict[str, Vendor]:
-    return {"tracker": Vendor("jira"), "zendesk": Vendor("zendesk"), "log": Vendor("log")}
+    return {"webhook": Vendor("jira"), "zendesk": Vendor("zendesk"), "log": Vendor("log")}
 
 
 def _outbox(engine: Engine, db: Database, clock: FakeClock, vendors: Mapping[str, Vendor]) -> Outbox:
@@ -109,7 +109,7 @@ def test_a_created_issue_joins_its_ticket_and_its_webhooks_land_there(
 ) -> None:
     (opened,) = linked_engine.ingest([event(1, subject="bug in the export")])
     assert _drain(_outbox(linked_engine, db, clock, vendors)) >= 2
-    (create,) = [a for a in vendors["tracker"].calls if a.kind == "create_issue"]
+    (create,) = [a for a in vendors["webhook"].calls if a.kind == "create_issue"]
     assert create.params["links"] == {"zendesk": "1"}  # rule actions know the ticket's links
 
     ticket = _ticket(db, opened.ticket_id or "")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Container, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -41,7 +43,7 @@ from baton.policy.shape import DEFINES, Checked, Document, Problems, check_shape
 from baton.policy.source import Locator, SourceError, parse_yaml
 from baton.policy.templates import TemplateProblem, Templates
 
-__all__ = ["FILES", "compile_files", "compile_policy", "policy_files", "policy_version"]
+__all__ = ["FILES", "compile_files", "compile_policy", "known_connectors", "policy_files", "policy_version"]
 
 FILES = (
     "baton.yaml",
@@ -54,14 +56,20 @@ FILES = (
 )
 REQUIRED = ("baton.yaml", "teams.yaml", "sla.yaml", "routing.yaml")
 SPECIAL_RECIPIENTS = frozenset({"owner", "previous_owner", "manager", "customer", "ae", "csm"})
-# Which member identity each connector needs to reach a person.
+# Which member identity each connector needs to reach a person: a notification through connector
+# c goes to the member's identity c, and a sync writes the assignee as their identity there.
 CONNECTOR_IDENTITY = {
     "slack": "slack",
     "email": "email",
     "pagerduty": "pagerduty",
     "jira": "jira",
     "zendesk": "zendesk",
+    "freshdesk": "freshdesk",
+    "linear": "linear",
+    "salesforce": "salesforce",
+    "hubspot": "hubspot",
 }
+CONNECTOR_GROUP = "baton.connectors"  # the entry-point group of baton.connectors.registry
 MAX_TEMPLATES = 500
 _MODELS: dict[str, type[BaseModel]] = {
     "baton.yaml": s.BatonDoc,
@@ -182,6 +190,11 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
         for tier, role in baton.tiers.items():
             c.check_role(role, baton_doc, ["tiers", tier])
         c.check_role(baton.approvers, baton_doc, ["approvers"])
+        for i, name in enumerate(baton.connectors):
+            c.check_connector(name, baton_doc, ["connectors", i])
+        c.check_connector(baton.notify_connector, baton_doc, ["notify_connector"])
+        for system, spec in baton.sync.items():
+            c.check_connector(spec.connector or system, baton_doc, ["sync", system, "connector"])
         if baton.default_calendar and c.unknown("calendar", baton.default_calendar):
             problems.add(
                 baton_doc.locator.where(["default_calendar"]), f"unknown calendar {baton.default_calendar!r}"
@@ -219,6 +232,13 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
             if spec.enabled
         ),
     )
+
+
+@cache
+def known_connectors() -> tuple[str, ...]:
+    """The names of the connectors installed (entry points): what a policy may name. Read once per
+    process, as the connectors themselves are built once, at start."""
+    return tuple(sorted(ep.name for ep in entry_points(group=CONNECTOR_GROUP)))
 
 
 def _templates(directory: Path, files: dict[str, bytes], problems: Problems) -> Templates:
@@ -525,6 +545,8 @@ class _Compiler:
                     f"unknown recipient {to!r}: a role, a member, one of {sorted(SPECIAL_RECIPIENTS)},"
                     " or {{ expression }}",
                 )
+            if spec.connector:
+                self.check_connector(spec.connector, info, [*here, "connector"])
             out.append(
                 Notify(
                     to=to,
@@ -535,9 +557,19 @@ class _Compiler:
             )
         return tuple(out)
 
-    @staticmethod
-    def actions(specs: Sequence[s.ActionSpec]) -> tuple[Action, ...]:
+    def actions(
+        self, specs: Sequence[s.ActionSpec], info: Document, path: list[str | int]
+    ) -> tuple[Action, ...]:
+        for i, spec in enumerate(specs):
+            self.check_connector(spec.connector, info, [*path, i, "connector"])
         return tuple(Action(a.name, a.connector, a.kind, dict(a.params)) for a in specs)
+
+    def check_connector(self, name: str, info: Document, path: list[str | int]) -> None:
+        known = known_connectors()
+        if name not in known:
+            self.problems.add(
+                info.locator.where(path), f"unknown connector {name!r}; the connectors are {', '.join(known)}"
+            )
 
     def check_role(self, role: str | None, info: Document, path: list[str | int]) -> None:
         if role and self.unknown("role", role):
@@ -655,7 +687,7 @@ class _Compiler:
                     priority=r.set.priority,
                     tags=r.set.tags,
                     notify=self.notify(r.notify, info, [*base, "notify"]),
-                    actions=self.actions(r.actions),
+                    actions=self.actions(r.actions, info, [*base, "actions"]),
                     continue_=r.continue_,
                     enabled=r.enabled,
                     shadow=r.shadow,
@@ -717,7 +749,7 @@ class _Compiler:
                     priority=e.priority,
                     requires=e.requires,
                     notify=self.notify(e.notify, info, [*base, "notify"]),
-                    actions=self.actions(e.actions),
+                    actions=self.actions(e.actions, info, [*base, "actions"]),
                     approval=e.approval,
                     once=e.once,
                     enabled=e.enabled,

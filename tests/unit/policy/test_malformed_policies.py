@@ -11,12 +11,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
 from baton.errors import PolicyError
-from baton.policy.compiler import compile_policy
+from baton.policy.compiler import compile_policy, known_connectors
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "policy"
 
@@ -414,6 +415,48 @@ CASES = [
         append("baton.yaml", "connectors: [email]\n"),
         "teams.yaml:6:7",
         "member 'al' has no email identity, which connector 'email' needs",
+    ),
+    Case(
+        "a member lacking the identity the hubspot connector needs",
+        append("baton.yaml", "connectors: [hubspot]\n"),
+        "teams.yaml:5:7",
+        "member 'mia' has no hubspot identity, which connector 'hubspot' needs",
+    ),
+    Case(
+        "an unknown connector in use",
+        append("baton.yaml", "connectors: [log, slak]\n"),
+        "baton.yaml:7:19",
+        "unknown connector 'slak'; the connectors are email, fake, hubspot, jira, linear, log,",
+    ),
+    Case(
+        "an unknown notify connector",
+        replace("baton.yaml", "notify_connector: log", "notify_connector: teams"),
+        "baton.yaml:6:1",
+        "unknown connector 'teams'",
+    ),
+    Case(
+        "an unknown sync connector",
+        append("baton.yaml", "sync:\n  jira: {connector: tracker, fields: [priority]}\n"),
+        "baton.yaml:8:10",
+        "unknown connector 'tracker'",
+    ),
+    Case(
+        "a sync to a system with no connector of that name",
+        append("baton.yaml", "sync:\n  servicenow: {fields: [status]}\n"),
+        "baton.yaml:8:3",
+        "unknown connector 'servicenow'",
+    ),
+    Case(
+        "an unknown connector in a notification",
+        replace("routing.yaml", "template: assigned}", "template: assigned, connector: sms}"),
+        "routing.yaml:4:46",
+        "unknown connector 'sms'",
+    ),
+    Case(
+        "an unknown connector in an action",
+        append("routing.yaml", "    actions: [{name: page, connector: pagerduti, kind: page}]\n"),
+        "routing.yaml:5:28",
+        "unknown connector 'pagerduti'",
     ),
     # -- expressions: the column points into the expression ---------------------------------------
     Case(
@@ -824,3 +867,31 @@ def test_an_sla_trigger_is_not_judged_when_an_sla_policy_was_left_out_for_its_sh
         replace("sla.yaml", "{at: 50,", "{at: 50, colour: red,"),
     )
     assert len(problems) == 1 and "unknown field 'colour'" in problems[0], problems
+
+
+@pytest.mark.parametrize(
+    "connector", ["slack", "email", "pagerduty", "jira", "zendesk", "linear", "salesforce", "hubspot"]
+)
+def test_every_connector_that_addresses_people_needs_their_identity(folder: Path, connector: str) -> None:
+    problems = problems_after(folder, append("baton.yaml", f"connectors: [{connector}]\n"))
+    assert_reported(problems, folder, "teams.yaml:6:7", f"member 'al' has no {connector} identity")
+
+
+def test_connectors_that_address_nobody_need_no_identity(folder: Path) -> None:
+    append("baton.yaml", "connectors: [log, webhook, fake]\n")(folder)
+    assert compile_policy(folder).connectors == ("log", "webhook", "fake")
+
+
+def test_the_known_connectors_are_the_installed_ones() -> None:
+    assert set(known_connectors()) == {ep.name for ep in entry_points(group="baton.connectors")}
+    assert {
+        "log",
+        "slack",
+        "email",
+        "pagerduty",
+        "jira",
+        "zendesk",
+        "linear",
+        "salesforce",
+        "hubspot",
+    } <= set(known_connectors())
