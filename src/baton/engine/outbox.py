@@ -4,12 +4,17 @@ The order of steps is what makes delivery safe to crash anywhere:
 
 1. claim (commit): rows become ``claimed`` by this worker until the lease runs out;
 2. for each claimed action, skip it if the sent-log already has its key (sent, then crashed);
-3. ``connector.send`` with the idempotency key;
-4. in one transaction: sent-log row, outbox row ``done`` (only while the claim is still ours),
-   and the outcome on the audit chain.
+3. commit ``action.attempt`` on the audit chain (connector, kind, attempt number), renewing the
+   claim if the send could outlast it;
+4. ``connector.send`` with the idempotency key;
+5. in one transaction: sent-log row, outbox row ``done`` (only while the claim is still ours),
+   and the outcome on the audit chain: ``action.delivered``, ``action.failed`` (to be retried),
+   ``action.deferred`` or ``action.dead``, each naming the connector, the kind of action, the
+   attempt and, for the last three, the error and its class.
 
-A worker killed between 3 and 4 leaves the claim to expire; the next worker sends again with the
-same key, which a target that honours idempotency keys applies once.
+A worker killed between 3 and 5 leaves the claim to expire and an attempt without an outcome on
+the chain; the next worker sends again with the same key, which a target that honours idempotency
+keys applies once.
 """
 
 from __future__ import annotations
@@ -169,7 +174,7 @@ class Outbox:
             limited = self._rate_limited(action)
             if limited is not None:
                 scope, wait = limited
-                self._retry(action, error=f"rate limit {scope}", delay=wait, outcome="returned")
+                self._retry(action, error={"error": f"rate limit {scope}"}, delay=wait, outcome="returned")
                 stats.deferred += 1
                 continue
             if not self._send_one(action, stats):
@@ -226,14 +231,14 @@ class Outbox:
             params=action.params,
             attempt=action.attempts,
         )
-        if not self._renew(action):
-            stats.skipped += 1  # our lease ran out while earlier actions were sent; another worker has it
-            return True
         if action.attempts > CLAIMS_PER_ATTEMPT * self.max_attempts:
             # Claimed again and again without an outcome: the worker dies while sending it.
             error = f"claimed {action.attempts} times without an outcome; the worker died each time"
-            self._finish(action, status="dead", kind="action.dead", detail={"error": error})
+            self._finish(action, status="dead", kind="action.dead", detail=_error(error, "WorkerDied"))
             stats.dead += 1
+            return True
+        if not self._start_attempt(action):
+            stats.skipped += 1  # our lease ran out while earlier actions were sent; another worker has it
             return True
         failures = action.failures + 1  # if this send fails
         try:
@@ -241,11 +246,11 @@ class Outbox:
                 raise PermanentConnectorError(f"no connector named {action.connector!r} is configured")
             delivery = connector.send(outbound)
         except PermanentConnectorError as exc:
-            self._finish(action, status="dead", kind="action.dead", detail={"error": str(exc)})
+            self._finish(action, status="dead", kind="action.dead", detail=_error(str(exc), exc))
             stats.dead += 1
             return True
         except DeferredDelivery as exc:  # the vendor is fine; the connector wants to wait
-            self._retry(action, error=str(exc), delay=exc.retry_after, outcome="deferred")
+            self._retry(action, error=_error(str(exc), exc), delay=exc.retry_after, outcome="deferred")
             stats.retried += 1
             return True
         except Exception as exc:  # transient, or a connector bug that must not stop the worker
@@ -256,11 +261,11 @@ class Outbox:
                 error, hint = f"{exc.__class__.__name__}: {exc}", None
             opened = self.breakers.failed(action.connector, error=error)
             if failures >= self.max_attempts:
-                self._finish(action, status="dead", kind="action.dead", detail={"error": error})
+                self._finish(action, status="dead", kind="action.dead", detail=_error(error, exc))
                 stats.dead += 1
             else:
                 delay = backoff_seconds(failures, retry_after=hint, rng=self.rng)
-                self._retry(action, error=error, delay=delay)
+                self._retry(action, error=_error(error, exc), delay=delay)
                 stats.retried += 1
             return not opened
         self._finish(action, status="done", kind="action.delivered", delivery=delivery)
@@ -278,14 +283,7 @@ class Outbox:
         detail: dict[str, Any] | None = None,
     ) -> None:
         now = self.clock.now()
-        body: dict[str, Any] = {
-            "key": action.idempotency_key,
-            "decision": action.decision_id,
-            "action": action.action_name,
-            "connector": action.connector,
-            "attempt": action.attempts,
-            **(detail or {}),
-        }
+        body: dict[str, Any] = {**_about(action), **(detail or {})}
         if delivery is not None:
             body["external_id"] = delivery.external_id
             if delivery.detail:
@@ -377,15 +375,17 @@ class Outbox:
         self,
         action: ClaimedAction,
         *,
-        error: str,
+        error: dict[str, str],
         delay: float,
         outcome: Literal["failed", "deferred", "returned"] = "failed",
     ) -> None:
         """Put the action back for ``delay`` seconds. ``failed``: a counted failure (toward the
         dead-letter limit). ``deferred``: the connector chose not to send yet; the claim counts,
         the failure does not. ``returned``: not tried at all (a rate limit); the claim is given
-        back. Failures and deferrals go on the audit chain."""
+        back. Failures and deferrals go on the audit chain, naming the connector, the kind of
+        action, the attempt and the error (message and class, see :func:`_error`)."""
         now = self.clock.now()
+        message = error["error"]
         failed = outcome == "failed"
         with self.db.write() as conn:
             result = conn.execute(
@@ -398,7 +398,7 @@ class Outbox:
                     claimed_by=None,
                     claimed_until_ms=None,
                     available_ms=to_ms(now) + int(delay * 1000),
-                    last_error=error[:2_000],
+                    last_error=message[:2_000],
                     failures=outbox.c.failures + 1 if failed else outbox.c.failures,
                     attempts=outbox.c.attempts - 1 if outcome == "returned" else outbox.c.attempts,
                 )
@@ -412,9 +412,9 @@ class Outbox:
                             action.ticket_id,
                             now,
                             {
-                                "key": action.idempotency_key,
-                                "attempt": action.attempts,
-                                "error": error[:500],
+                                **_about(action),
+                                **error,
+                                "error": message[:500],
                                 "retry_in_s": round(delay, 3),
                             },
                         )
@@ -422,25 +422,35 @@ class Outbox:
                     is_postgres=self.db.is_postgres,
                 )
 
-    def _renew(self, action: ClaimedAction) -> bool:
-        """Make sure the claim outlasts the send: extend it unless what is left of it covers the
-        longest send plus a second. False when the lease already ran out and the row may be in
-        another worker's hands. A batch slower than the lease then never sends twice."""
-        now_ms = to_ms(self.clock.now())
+    def _start_attempt(self, action: ClaimedAction) -> bool:
+        """Record the attempt (``action.attempt``) before the send, so every attempt is on the
+        audit chain even when the worker dies during it, and make sure the claim outlasts the
+        send: extended unless what is left of it covers the longest send plus a second. False,
+        with nothing recorded, when the lease already ran out and the row may be in another
+        worker's hands: a batch slower than the lease then never sends twice."""
+        now = self.clock.now()
+        now_ms = to_ms(now)
         needed = int((self.send_timeout.total_seconds() + 1) * 1000)
-        if self._held_until.get(action.id, 0) - now_ms > needed:
-            return True
+        held = self._held_until.get(action.id, 0)
+        until = held if held - now_ms > needed else now_ms + int(self.lease.total_seconds() * 1000)
         with self.db.write() as conn:
             result = conn.execute(
                 update(outbox)
                 .where(
                     outbox.c.id == action.id, outbox.c.claimed_by == self.worker, outbox.c.status == "claimed"
                 )
-                .values(claimed_until_ms=now_ms + int(self.lease.total_seconds() * 1000))
+                .values(claimed_until_ms=until)
             )
-        if result.rowcount:
-            self._held_until[action.id] = now_ms + int(self.lease.total_seconds() * 1000)
-        return bool(result.rowcount)
+            if not result.rowcount:
+                return False
+            body = {**_about(action), "failures_so_far": action.failures, "worker": self.worker}
+            audit.append(
+                conn,
+                [AuditRecord("action.attempt", action.ticket_id, now, body)],
+                is_postgres=self.db.is_postgres,
+            )
+        self._held_until[action.id] = until
+        return True
 
     def _still_ours(self, conn: Connection, action: ClaimedAction, *, status: str, now_ms: int) -> bool:
         result = conn.execute(
@@ -453,3 +463,23 @@ class Outbox:
             )
         )
         return bool(result.rowcount)
+
+
+def _about(action: ClaimedAction) -> dict[str, Any]:
+    """What every audit entry of an action's delivery names: the action, its connector and kind,
+    and the attempt (claims of the action so far)."""
+    return {
+        "key": action.idempotency_key,
+        "decision": action.decision_id,
+        "action": action.action_name,
+        "connector": action.connector,
+        "kind": action.kind,
+        "attempt": action.attempts,
+    }
+
+
+def _error(message: str, cause: BaseException | str) -> dict[str, str]:
+    """An outcome's error for the audit chain: the message and the class of the exception (or a
+    name for a failure that raised none), so entries can be counted by kind of failure."""
+    name = cause if isinstance(cause, str) else cause.__class__.__name__
+    return {"error": message, "error_class": name}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from baton.clock import FakeClock
+from baton.clock import FakeClock, to_ms
 from baton.connectors.config import WebhookConfig
 from baton.connectors.webhook import WebhookConnector
 from baton.engine.outbox import Outbox
@@ -135,3 +136,109 @@ def test_the_outbox_backs_off_with_its_seeded_jitter(engine: Engine, db: Databas
     expected = random.Random(11)
     assert waits == [round(backoff_seconds(n, rng=expected), 3) for n in (1, 2, 3)]
     assert 0 <= waits[0] <= 1 and 0 <= waits[1] <= 2 and 0 <= waits[2] <= 4
+
+
+def _outcomes(db: Database) -> list[tuple[str, dict[str, object]]]:
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(audit_log.c.kind, audit_log.c.body)
+            .where(audit_log.c.kind.like("action.%"), audit_log.c.kind != "action.queued")
+            .order_by(audit_log.c.seq)
+        ).all()
+    return [(kind, json.loads(body)) for kind, body in rows]
+
+
+def test_every_attempt_and_its_outcome_are_on_the_audit_chain(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    from baton import audit
+    from baton.connectors.fake import FakeConnector
+    from baton.errors import TransientConnectorError
+
+    engine.ingest([event(1, subject="Refund please", account_id="acme")])
+    flaky = FakeConnector(fail=lambda a: TransientConnectorError("HTTP 503") if a.attempt < 3 else None)
+    box = Outbox(db=db, connectors={"log": flaky}, clock=clock, worker="w1")
+    for _ in range(3):
+        box.deliver()
+        clock.advance(timedelta(minutes=10))
+    assert len(flaky.calls) == 3
+    records = _outcomes(db)
+    assert [kind for kind, _ in records] == [
+        "action.attempt",
+        "action.failed",
+        "action.attempt",
+        "action.failed",
+        "action.attempt",
+        "action.delivered",
+    ]
+    (action,) = flaky.calls[:1]
+    for kind, body in records:  # each names the connector, the kind of action and the attempt
+        assert (body["connector"], body["kind"], body["key"]) == ("log", action.kind, action.key), kind
+    assert [body["attempt"] for _, body in records] == [1, 1, 2, 2, 3, 3]
+    assert [body["worker"] for kind, body in records if kind == "action.attempt"] == ["w1"] * 3
+    with db.reader.connect() as conn:
+        name = conn.execute(select(outbox.c.action_name)).scalar_one()
+    failed = [body for kind, body in records if kind == "action.failed"]
+    assert {(f["error"], f["error_class"], f["action"]) for f in failed} == {
+        ("HTTP 503", "TransientConnectorError", name)
+    }
+    with db.reader.connect() as conn:
+        assert audit.verify(conn).ok
+
+
+def test_an_attempt_cut_short_by_a_dead_worker_stays_on_the_record(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    from baton import audit
+    from baton.connectors.fake import FakeConnector
+    from baton.errors import PermanentConnectorError
+
+    class Killed(BaseException):
+        """What the outbox cannot catch: the process ends in the middle of the send."""
+
+    engine.ingest([event(1, subject="Refund please", account_id="acme")])
+
+    def dies(action: object) -> Exception | None:
+        raise Killed
+
+    dying = Outbox(db=db, connectors={"log": FakeConnector(fail=dies)}, clock=clock, worker="w1")
+    with pytest.raises(Killed):
+        dying.deliver()
+    clock.advance(timedelta(minutes=1))  # the lease runs out
+    refusing = FakeConnector(fail=lambda a: PermanentConnectorError("HTTP 400 bad channel"))
+    Outbox(db=db, connectors={"log": refusing}, clock=clock, worker="w2").deliver()
+    records = _outcomes(db)
+    assert [(kind, body["attempt"], body.get("worker")) for kind, body in records] == [
+        ("action.attempt", 1, "w1"),  # no outcome: the worker died during the send
+        ("action.attempt", 2, "w2"),
+        ("action.dead", 2, None),
+    ]
+    dead = records[-1][1]
+    assert (dead["connector"], dead["error_class"], dead["error"]) == (
+        "log",
+        "PermanentConnectorError",
+        "HTTP 400 bad channel",
+    )
+    with db.reader.connect() as conn:
+        assert audit.verify(conn).ok
+
+
+def test_an_action_whose_lease_ran_out_is_not_recorded_as_attempted(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    from baton.connectors.fake import FakeConnector
+    from baton.store import repo
+
+    engine.ingest([event(1, subject="Refund please", account_id="acme")])
+    box = Outbox(db=db, connectors={"log": FakeConnector()}, clock=clock, worker="w1")
+    with db.write() as conn:  # another worker took the row over after our lease ran out
+        claimed = repo.claim_outbox(
+            conn,
+            worker="w0",
+            now_ms=to_ms(clock.now()),
+            lease_ms=60_000,
+            limit=10,
+            is_postgres=db.is_postgres,
+        )
+    assert box._start_attempt(claimed[0]) is False
+    assert _outcomes(db) == []
