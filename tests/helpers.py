@@ -35,3 +35,22 @@ def event(
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def outbox_row(
+    *, key: str, ticket: str, connector: str, kind: str, params: dict[str, Any], now_ms: int, name: str = ""
+) -> dict[str, Any]:
+    """A pending, due outbox action, as the engine would queue it (for tests that start at delivery)."""
+    return {
+        "idempotency_key": key,
+        "ticket_id": ticket,
+        "decision_id": "D-1",
+        "action_name": name or f"a-{key}",
+        "connector": connector,
+        "kind": kind,
+        "params": params,
+        "status": "pending",
+        "attempts": 0,
+        "available_ms": now_ms,
+        "created_ms": now_ms,
+    }

@@ -19,6 +19,7 @@ from baton.engine.outbox import Outbox
 from baton.errors import TransientConnectorError
 from baton.store.db import Database
 from baton.store.schema import audit_log, outbox
+from tests.helpers import outbox_row
 from tests.standins.fixtures import WEBHOOK_SECRET
 from tests.standins.server import Fault
 from tests.standins.webhook import WebhookStandIn
@@ -31,19 +32,14 @@ def queue(db: Database, clock: FakeClock, rows: list[tuple[str, str, str]]) -> N
         conn.execute(
             insert(outbox),
             [
-                {
-                    "idempotency_key": key,
-                    "ticket_id": ticket,
-                    "decision_id": "D-1",
-                    "action_name": f"a-{key}",
-                    "connector": connector,
-                    "kind": "notify",
-                    "params": {"key": key},
-                    "status": "pending",
-                    "attempts": 0,
-                    "available_ms": now,
-                    "created_ms": now,
-                }
+                outbox_row(
+                    key=key,
+                    ticket=ticket,
+                    connector=connector,
+                    kind="notify",
+                    params={"key": key},
+                    now_ms=now,
+                )
                 for ticket, connector, key in rows
             ],
         )

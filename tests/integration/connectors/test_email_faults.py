@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
@@ -23,8 +21,9 @@ from sqlalchemy import insert, select
 from baton.clock import FakeClock, to_ms
 from baton.connectors.email import EmailConfig, EmailConnector
 from baton.engine.outbox import Outbox
-from baton.store.db import Database, open_database
+from baton.store.db import Database
 from baton.store.schema import audit_log, outbox, sent_log
+from tests.helpers import outbox_row
 from tests.standins.smtp import SmtpFault, SmtpStandIn
 
 TICKET = "T-0123456789abcdef"
@@ -52,38 +51,19 @@ FAULTS = {
 }
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'baton.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
-
-
 def queue_reply(db: Database, clock: FakeClock) -> None:
-    now = to_ms(clock.now())
+    row = outbox_row(
+        key=KEY, ticket=TICKET, connector="email", kind="reply", params=PARAMS, now_ms=to_ms(clock.now())
+    )
     with db.write() as conn:
-        conn.execute(
-            insert(outbox).values(
-                idempotency_key=KEY,
-                ticket_id=TICKET,
-                decision_id="D-1",
-                action_name="reply.customer",
-                connector="email",
-                kind="reply",
-                params=PARAMS,
-                status="pending",
-                attempts=0,
-                available_ms=now,
-                created_ms=now,
-            )
-        )
+        conn.execute(insert(outbox).values(row))
 
 
 @pytest.mark.parametrize(("fault", "at_once", "copies", "says"), FAULTS.values(), ids=FAULTS.keys())
 def test_resets_and_slow_replies_are_retried_with_the_same_message(
-    db: Database, clock: FakeClock, fault: SmtpFault, at_once: bool, copies: int, says: str
+    sqlite_db: Database, clock: FakeClock, fault: SmtpFault, at_once: bool, copies: int, says: str
 ) -> None:
+    db = sqlite_db
     queue_reply(db, clock)
     with SmtpStandIn() as relay:
         config = EmailConfig(

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +31,9 @@ from baton.connectors.registry import build_connectors
 from baton.connectors.zendesk import marker as zendesk_marker
 from baton.engine.outbox import Outbox
 from baton.settings import load_settings
-from baton.store.db import Database, open_database
+from baton.store.db import Database
 from baton.store.schema import audit_log, outbox, sent_log
+from tests.helpers import outbox_row
 from tests.standins.hubspot import HubSpotStandIn
 from tests.standins.jira import JiraStandIn
 from tests.standins.linear import LinearStandIn
@@ -214,14 +214,6 @@ def slow(case: Case) -> Fault | SmtpFault:
     return fault.matching(case.body) if case.body else fault
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'baton.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
-
-
 @contextmanager
 def delivering(case: Case, target: Any, db: Database, clock: FakeClock) -> Iterator[Outbox]:
     """The action queued, and an outbox with the case's connector built from settings."""
@@ -234,23 +226,16 @@ def delivering(case: Case, target: Any, db: Database, clock: FakeClock) -> Itera
         **case.settings(target),
     }
     connectors = build_connectors(load_settings(env), clock=clock)
-    now = to_ms(clock.now())
+    row = outbox_row(
+        key=KEY,
+        ticket=TICKET,
+        connector=case.connector,
+        kind=case.kind,
+        params={"ticket": TICKET, **case.params(target)},
+        now_ms=to_ms(clock.now()),
+    )
     with db.write() as conn:
-        conn.execute(
-            insert(outbox).values(
-                idempotency_key=KEY,
-                ticket_id=TICKET,
-                decision_id="D-1",
-                action_name=f"escalate.{case.connector}",
-                connector=case.connector,
-                kind=case.kind,
-                params={"ticket": TICKET, **case.params(target)},
-                status="pending",
-                attempts=0,
-                available_ms=now,
-                created_ms=now,
-            )
-        )
+        conn.execute(insert(outbox).values(row))
     try:
         yield Outbox(db=db, connectors=connectors, clock=clock, worker="w1", max_attempts=3)
     finally:
@@ -270,8 +255,9 @@ def audit_kinds(db: Database) -> list[str]:
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_an_answer_later_than_the_timeout_is_retried_and_the_effect_lands(
-    case: Case, db: Database, clock: FakeClock
+    case: Case, sqlite_db: Database, clock: FakeClock
 ) -> None:
+    db = sqlite_db
     with case.standin(clock) as target, delivering(case, target, db, clock) as box:
         target.inject(late(case))
         first = box.deliver()
@@ -299,7 +285,10 @@ def test_an_answer_later_than_the_timeout_is_retried_and_the_effect_lands(
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_an_answer_slow_but_in_time_is_delivered_at_once(case: Case, db: Database, clock: FakeClock) -> None:
+def test_an_answer_slow_but_in_time_is_delivered_at_once(
+    case: Case, sqlite_db: Database, clock: FakeClock
+) -> None:
+    db = sqlite_db
     with case.standin(clock) as target, delivering(case, target, db, clock) as box:
         target.inject(slow(case))
         stats = box.deliver()
@@ -314,7 +303,8 @@ def test_an_answer_slow_but_in_time_is_delivered_at_once(case: Case, db: Databas
     assert (kinds.count("action.failed"), kinds.count("action.delivered")) == (0, 1)
 
 
-def test_the_failure_on_record_says_the_target_timed_out(db: Database, clock: FakeClock) -> None:
+def test_the_failure_on_record_says_the_target_timed_out(sqlite_db: Database, clock: FakeClock) -> None:
+    db = sqlite_db
     (case,) = [c for c in CASES if c.connector == "webhook"]
     with case.standin(clock) as target, delivering(case, target, db, clock) as box:
         target.inject(late(case))
