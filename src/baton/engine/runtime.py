@@ -24,7 +24,8 @@ from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
 from baton.engine.decide import decide, new_ticket_id
 from baton.engine.decide_sync import ECHO_TYPES, reported
-from baton.model import Account, Action, Context, Decision, Event, EventType, ExternalLink, Stage, Ticket
+from baton.enrich.signals import build_context
+from baton.model import Account, Action, Decision, Event, EventType, ExternalLink, Stage, Ticket
 from baton.policy import versions
 from baton.policy.model import Policy
 from baton.policy.versions import PolicySet
@@ -177,7 +178,13 @@ class Engine:
             if account_id and account_id not in accounts:
                 accounts[account_id] = None  # remember a miss too: one query per account per batch
                 accounts.update(repo.load_accounts(conn, [account_id]))
-            context = _context(accounts.get(account_id) if account_id else None, account_id, loads)
+            context = build_context(
+                account=accounts.get(account_id) if account_id else None,
+                account_id=account_id,
+                loads=loads,
+                ticket=ticket,
+                event=event,
+            )
             policy = self.policy_for(conn, ticket, event)
             decision = decide(ticket, event.model_copy(update={"ticket_id": ticket_id}), context, policy, now)
             _count_load(loads, ticket, decision.ticket)
@@ -427,12 +434,6 @@ def decision_record(decision: Decision) -> dict[str, Any]:
 
 
 _RECORDED = tuple(f.name for f in fields(Decision) if f.name != "ticket")
-
-
-def _context(account: Account | None, account_id: str | None, loads: dict[str, int]) -> Context:
-    if account is not None:
-        return Context(account=account, loads=loads)
-    return Context(gaps=("account",) if account_id else ("account_id",), loads=loads)
 
 
 def _count_load(loads: dict[str, int], before: Ticket | None, after: Ticket) -> None:

@@ -8,11 +8,14 @@ before any event that comes after them, exactly as the durable worker would fire
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
+from pydantic import JsonValue
+
 from baton.engine.decide import decide, decide_verbose, new_ticket_id
-from baton.model import Account, Context, Decision, Event, EventType, Stage, Ticket
+from baton.enrich.signals import build_context
+from baton.model import Account, Decision, Event, EventType, Stage, Ticket
 from baton.policy.model import Policy
 
 __all__ = ["Simulator"]
@@ -37,8 +40,11 @@ class Simulator:
         on_decision: Callable[[Decision], None] | None = None,
         keep_decisions: bool = True,
         verbose: bool = False,
+        signals: Mapping[str, JsonValue] | None = None,
     ) -> None:
+        """``signals`` are given for every ticket, over the derived ones (a policy test case's)."""
         self.policy = policy
+        self.signals = signals
         self.accounts = accounts or {}
         self.policy_for = policy_for
         self.on_decision = on_decision
@@ -53,10 +59,6 @@ class Simulator:
         self._live: dict[tuple[str, str], int] = {}  # (ticket, timer name) -> serial of the live one
         self._serial = 0
         self.timers_fired = 0
-        self._no_account = (
-            Context(loads=self.loads, gaps=("account_id",)),
-            Context(loads=self.loads, gaps=("account",)),
-        )
 
     def ticket_id_for(self, event: Event) -> str:
         if event.ticket_id:
@@ -103,11 +105,14 @@ class Simulator:
         ticket_id = self.ticket_id_for(event)
         ticket = self.tickets.get(ticket_id)
         account_id = event.fields.account_id or (ticket.account_id if ticket else None)
-        account = self.accounts.get(account_id) if account_id else None
-        if account is not None:
-            context = Context(account=account, loads=self.loads)
-        else:  # one of two contexts, the same for every such event: build each once
-            context = self._no_account[bool(account_id)]
+        context = build_context(
+            account=self.accounts.get(account_id) if account_id else None,
+            account_id=account_id,
+            loads=self.loads,
+            ticket=ticket,
+            event=event,
+            given=self.signals,
+        )
         policy = self.policy
         if self.policy_for is not None and ticket is not None and event.type == EventType.TIMER_FIRED:
             policy = self.policy_for(ticket.policy_version)

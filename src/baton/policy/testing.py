@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from baton.engine.simulate import Simulator
 from baton.model import Account, Decision, Event, load
@@ -79,6 +79,9 @@ class TestCase(_Model):
     name: str
     start: datetime = DEFAULT_START
     account: dict[str, Any] | None = None
+    signals: dict[str, JsonValue] | None = Field(
+        default=None, description="Signals as enrichment would give them, over the derived ones."
+    )
     ticket: dict[str, Any]
     events: list[CaseEvent] = Field(default_factory=list)
     at: str | None = Field(default=None, description="Let time run to start + this before checking.")
@@ -133,7 +136,7 @@ def _simulate(policy: Policy, case: TestCase, *, verbose: bool = False) -> tuple
         account = load(Account, case.account)
         accounts[account.id] = account
         ticket.setdefault("account_id", account.id)
-    sim = Simulator(policy, accounts=accounts, verbose=verbose)
+    sim = Simulator(policy, accounts=accounts, verbose=verbose, signals=case.signals)
     external = {"system": "test", "id": "1"}
     sim.ingest(
         Event.model_validate(
