@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from baton.clock import FakeClock
+from baton.connectors.fake import FakeConnector
 from baton.engine.batcher import Batcher
+from baton.engine.outbox import Outbox
 from baton.engine.runtime import Engine
 from baton.settings import load_settings
 from baton.store import read
@@ -19,6 +22,7 @@ from baton.store.schema import outbox
 from baton.web.app import create_app
 from baton.web.auth import create_token
 from tests.helpers import event
+from tests.integration.test_cancel_action import REASON, cancellations
 
 
 @pytest.fixture
@@ -139,3 +143,87 @@ def test_metrics_show_the_outbox_timers_circuits_and_chain_in_prometheus_format(
     assert samples[("baton_connector_circuit_state", (("connector", "slack"), ("state", "open")))] == 1
     assert samples[("baton_connector_circuit_state", (("connector", "slack"), ("state", "closed")))] == 0
     assert samples[("baton_outbox_oldest_waiting_seconds", ())] == 0
+
+
+# -- cancelling a pending action (X2); the command line's is in test_cancel_action.py
+
+
+def pending_action(db: Database) -> tuple[int, str, str]:
+    """The one action the test policy queued: (id, ticket, idempotency key)."""
+    with db.reader.connect() as conn:
+        row = conn.execute(
+            select(outbox.c.id, outbox.c.ticket_id, outbox.c.idempotency_key, outbox.c.status)
+        ).one()
+    assert row.status == "pending"
+    return int(row.id), row.ticket_id, row.idempotency_key
+
+
+def test_an_agent_cancels_a_pending_action_and_no_worker_sends_it(
+    client: TestClient, engine: Engine, db: Database, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    engine.ingest([event(1)])
+    action_id, ticket_id, key = pending_action(db)
+    url = f"/v1/outbox/{action_id}/cancel"
+
+    denied = client.post(url, json={"reason": REASON}, headers=auth(tokens["viewer"]))
+    assert denied.status_code == 403
+    assert client.post(url, json={"reason": REASON}).status_code == 401
+    for bad in ({}, {"reason": "  "}, {"reason": REASON, "actor": "someone-else"}):
+        assert client.post(url, json=bad, headers=auth(tokens["agent"])).status_code == 422, bad
+    assert pending_action(db) == (action_id, ticket_id, key)  # none of that changed anything
+
+    done = client.post(url, json={"reason": REASON}, headers=auth(tokens["agent"]))
+    assert done.status_code == 200, done.text
+    assert (done.json()["id"], done.json()["status"]) == (action_id, "cancelled")
+
+    # Not delivered afterwards, however long the workers keep going.
+    target = FakeConnector()
+    box = Outbox(db=db, connectors={"log": target}, clock=clock, worker="w1")
+    for _ in range(3):
+        assert box.deliver().claimed == 0
+        clock.advance(timedelta(hours=1))
+    assert target.calls == []
+    with db.reader.connect() as conn:
+        assert conn.execute(select(outbox.c.status)).scalar_one() == "cancelled"
+
+    # On the audit chain, with who and why, and on the ticket's timeline.
+    (record,) = cancellations(db)
+    assert record == {"key": key, "action": record["action"], "actor": "agent-person", "reason": REASON}
+    viewer = auth(tokens["viewer"])
+    items = client.get(f"/v1/tickets/{ticket_id}/timeline", headers=viewer).json()["items"]
+    assert [i["kind"] for i in items][-1] == "action.cancelled"
+    assert items[-1]["body"]["actor"] == "agent-person" and items[-1]["body"]["reason"] == REASON
+    page = client.get(f"/tickets/{ticket_id}", headers=viewer)
+    assert page.status_code == 200
+    assert "action.cancelled" in page.text and REASON in page.text and "agent-person" in page.text
+    shown = client.get(f"/v1/outbox/{action_id}", headers=viewer).json()
+    assert shown["status"] == "cancelled" and "action.cancelled" in [h["kind"] for h in shown["history"]]
+
+
+def test_cancelling_what_already_left_or_does_not_exist_is_a_clear_4xx(
+    client: TestClient, engine: Engine, db: Database, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    engine.ingest([event(1)])
+    action_id, _, _ = pending_action(db)
+    assert (
+        Outbox(db=db, connectors={"log": FakeConnector()}, clock=clock, worker="w1").deliver().delivered == 1
+    )
+    agent = auth(tokens["agent"])
+
+    late = client.post(f"/v1/outbox/{action_id}/cancel", json={"reason": REASON}, headers=agent)
+    assert late.status_code == 422
+    assert late.json()["error"]["message"] == (
+        f"action {action_id} is done; only pending, awaiting_approval actions can be changed so"
+    )
+    again = client.post(f"/v1/outbox/{action_id}/cancel", json={"reason": REASON}, headers=agent)
+    assert again.status_code == 422  # nothing changed by the first refusal
+
+    missing = client.post("/v1/outbox/987654/cancel", json={"reason": REASON}, headers=agent)
+    assert missing.status_code == 404 and missing.json()["error"]["message"] == "no action 987654"
+    assert (
+        client.post("/v1/outbox/not-a-number/cancel", json={"reason": REASON}, headers=agent).status_code
+        == 422
+    )
+    assert cancellations(db) == []
+    with db.reader.connect() as conn:
+        assert conn.execute(select(outbox.c.status)).scalar_one() == "done"
