@@ -80,6 +80,7 @@ class Server:
     db: Database
     clock: FakeClock
     config: Path
+    engine: Engine
 
     def post(self, source: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return httpx.post(
@@ -101,9 +102,11 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def serve(db: Database, workspace: Path, config: dict[str, Any] | None) -> Iterator[Server]:
+def serve(
+    db: Database, workspace: Path, config: dict[str, Any] | None, *, policy: Path = TEST_POLICY
+) -> Iterator[Server]:
     clock = FakeClock(START)
-    engine = Engine(db=db, policy=load_policy(TEST_POLICY), clock=clock)
+    engine = Engine(db=db, policy=load_policy(policy), clock=clock)
     path = workspace / "webhooks.yaml"
     if config is not None:
         write_config(path, config)
@@ -121,7 +124,7 @@ def serve(db: Database, workspace: Path, config: dict[str, Any] | None) -> Itera
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.01)
     try:
-        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", db, clock, path)
+        yield Server(f"http://127.0.0.1:{sock.getsockname()[1]}", db, clock, path, engine)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

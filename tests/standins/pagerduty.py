@@ -15,6 +15,12 @@ De-duplication as documented: a trigger for an open alert's ``dedup_key`` is add
 only when sent with the routing key that opened it, and are otherwise dropped; a trigger after a
 resolve opens a new alert. Rate limits are injected: ``Fault.rate_limited("30")`` gives the
 documented 429.
+
+Each alert is its own incident here (no alert grouping), and :func:`incident_webhook`
+writes the v3 webhook PagerDuty would then send about it
+(https://developer.pagerduty.com/docs/webhooks/v3-overview/): ``event.data`` is the
+``incident``, whose ``incident_key`` is the ``dedup_key`` of the event that opened it, or, for
+``incident.annotated``, an ``incident_note`` naming the incident by its id only.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 
 from tests.standins.server import Received, Reply, StandIn
 
-__all__ = ["Alert", "PagerDutyStandIn"]
+__all__ = ["Alert", "PagerDutyStandIn", "incident_webhook"]
 
 _SEVERITIES = {"critical", "error", "warning", "info"}
 _ACTIONS = {"trigger", "acknowledge", "resolve"}
@@ -43,6 +49,11 @@ class Alert:
     incident: int
     status: str = "triggered"
     triggers: int = 1
+
+    @property
+    def incident_id(self) -> str:
+        """PagerDuty's id of the incident (seven characters, as PagerDuty's are)."""
+        return f"Q{self.incident:06X}"
 
 
 class PagerDutyStandIn(StandIn):
@@ -122,3 +133,35 @@ class PagerDutyStandIn(StandIn):
 
 def _invalid(errors: list[str]) -> Reply:
     return Reply.of(400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors})
+
+
+def incident_webhook(alert: Alert, event_type: str, *, event_id: str, note: str = "") -> bytes:
+    """The body of the v3 webhook PagerDuty sends about ``alert``'s incident."""
+    url = f"https://acme.pagerduty.com/incidents/{alert.incident_id}"
+    incident: dict[str, Any] = {
+        "id": alert.incident_id,
+        "type": "incident",
+        "self": f"https://api.pagerduty.com/incidents/{alert.incident_id}",
+        "html_url": url,
+        "number": alert.incident,
+        "status": alert.status,
+        "incident_key": alert.dedup_key,
+        "title": alert.summary,
+        "urgency": "high" if alert.severity in ("critical", "error") else "low",
+        "priority": None,
+        "assignees": [],
+    }
+    data: dict[str, Any] = incident
+    if event_type == "incident.annotated":
+        reference = {"id": alert.incident_id, "type": "incident_reference", "html_url": url}
+        data = {"incident": reference, "id": "PNOTE01", "content": note, "type": "incident_note"}
+    event = {
+        "id": event_id,
+        "event_type": event_type,
+        "resource_type": "incident",
+        "occurred_at": "2026-03-02T09:10:00Z",
+        "agent": None,
+        "client": {"name": "PagerDuty"},
+        "data": data,
+    }
+    return json.dumps({"event": event}).encode()

@@ -21,6 +21,13 @@ One ``POST /v2/enqueue`` per action, with the integration key as ``routing_key``
   ticket by its dedup key, which is what makes the ticket eligible for that sync (and names the
   alert: with pages to several services, the latest is the one resolved).
 
+The link (system ``pagerduty``, id the dedup key) is also how PagerDuty's own webhooks find the
+ticket: the incident an Events API trigger opens has that dedup key as its ``incident_key``,
+which every v3 ``incident`` webhook carries, and the PagerDuty signal adapter links incidents by
+it (and by their incident id, for the note and responder events that carry only the id). With
+alert grouping on, PagerDuty may add the alert to an incident opened under another key; that
+incident's webhooks then open a ticket of their own.
+
 Responses: 202 is success (the body's ``dedup_key`` becomes the external id); 400 is a permanent
 failure ("check that the JSON is valid"), with PagerDuty's ``message`` and ``errors`` in the
 error; 429 and 5xx are transient ("retry after some time"), Retry-After honoured when sent.
@@ -139,8 +146,9 @@ class PagerDutyConnector:
         except ValueError:
             answered = {}
         key = answered.get("dedup_key") if isinstance(answered, dict) else None
-        # The alert is linked to the ticket by its dedup key, so a ``sync`` to ``pagerduty``
-        # (``sync: {pagerduty: {fields: [status]}}``) resolves it when the ticket is solved.
+        # The alert is linked to the ticket by its dedup key: the incident's ``incident_key`` in
+        # PagerDuty's webhooks, so they join this ticket, and what a ``sync`` to ``pagerduty``
+        # (``sync: {pagerduty: {fields: [status]}}``) resolves when the ticket is solved.
         return Delivery(
             external_id=str(key or event["dedup_key"]),
             detail={"event_action": event["event_action"], "dedup_key": event["dedup_key"]},

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from baton.errors import InputError
-from baton.model import Event, EventType
+from baton.model import Event, EventType, ExternalLink
 from baton.signals.adapters.base import Delivery
 from baton.signals.adapters.pagerduty import PagerDutyAdapter
 
@@ -67,11 +67,36 @@ def test_each_event_type_maps_to_its_event(name: str) -> None:
     assert event.event_id == raw["id"]
     assert event.occurred_at == datetime.fromisoformat(raw["occurred_at"])
     assert event.data["event_type"] == raw["event_type"]
-    assert event.external is not None
-    assert (event.external.id, event.external.url) == (
+    url = "https://acme.pagerduty.com/incidents/PGR0VU2"
+    by_id = ExternalLink(system="pagerduty.incident", id="PGR0VU2", url=url)
+    key = raw["data"].get("incident_key")
+    if raw["data"]["type"] == "incident":  # the incident itself: its key, and its id as a reference
+        assert key and event.external == ExternalLink(system="pagerduty", id=key, url=url)
+        assert event.references == (by_id,)
+        assert (event.data["incident_key"], event.data["incident_id"]) == (key, "PGR0VU2")
+    else:  # a note, status update or responder names the incident by its id only
+        assert event.external == by_id and event.references == ()
+
+
+def test_an_incident_without_a_key_is_known_by_its_id() -> None:
+    body = json.loads((FIXTURES / "acknowledged.json").read_bytes())
+    del body["event"]["data"]["incident_key"]
+    [event] = ADAPTER.parse(Delivery.from_bytes(json.dumps(body).encode(), received_at=RECEIVED))
+    assert event.external is not None and (event.external.system, event.external.id) == (
+        "pagerduty.incident",
         "PGR0VU2",
-        "https://acme.pagerduty.com/incidents/PGR0VU2",
     )
+    assert event.references == ()
+
+
+def test_the_key_of_an_incident_baton_paged_is_the_connectors_link() -> None:
+    from baton.connectors.pagerduty import dedup_key
+
+    body = json.loads((FIXTURES / "triggered.json").read_bytes())
+    body["event"]["data"]["incident_key"] = dedup_key("T-0123456789abcdef", "platform")
+    [event] = ADAPTER.parse(Delivery.from_bytes(json.dumps(body).encode(), received_at=RECEIVED))
+    assert event.external is not None
+    assert (event.external.system, event.external.id) == ("pagerduty", "baton/T-0123456789abcdef/platform")
 
 
 def test_every_event_kind_pagerduty_has_is_covered() -> None:

@@ -8,10 +8,24 @@ https://github.com/PagerDuty/developer-docs/blob/main/docs/webhooks/01-Overview.
                "occurred_at": "<iso8601>", "agent": {...user_reference...}, "client": {...},
                "data": {...}}}
 
-``data`` is an ``incident`` (``id``, ``html_url``, ``title``, ``status``, ``urgency``,
-``priority``, ``assignees``, ``escalation_policy``, ``teams``...) for the incident lifecycle
-events, and an ``incident_note``, ``incident_status_update`` or ``incident_responder`` (each with
-an ``incident`` reference) for the others. The incident id is the external id.
+``data`` is an ``incident`` (``id``, ``incident_key``, ``html_url``, ``title``, ``status``,
+``urgency``, ``priority``, ``assignees``, ``escalation_policy``, ``teams``...) for the incident
+lifecycle events, and an ``incident_note``, ``incident_status_update`` or ``incident_responder``
+(each with an ``incident`` reference: id, no key) for the others.
+
+Which ticket: an incident is known to Baton by two ids, linked to the same ticket:
+
+* system ``pagerduty``: the incident's ``incident_key``, which for an incident opened through the
+  Events API v2 is the ``dedup_key`` of the event that triggered it. The PagerDuty connector links
+  the alerts it triggers by that key (``baton/<ticket>[/<service>]``), and acknowledges and
+  resolves them by it, so an incident event of an incident Baton paged finds Baton's ticket;
+* system ``pagerduty.incident``: PagerDuty's incident id, the one id every incident event carries.
+
+An ``incident`` event names its key as ``external`` and the id as a reference (both are linked to
+the ticket); a note, status update or responder event names the id only, as ``external``, and
+finds the ticket through the link the incident's earlier events left. The key stays the ticket's
+``pagerduty`` link, which is what a ``sync`` to PagerDuty resolves. An incident without a key
+(none sent) is known by its id alone.
 
 ==================================  ====================================================
 event_type                          canonical event
@@ -50,7 +64,10 @@ from baton.signals.adapters.base import (
     text,
 )
 
-__all__ = ["PagerDutyAdapter"]
+__all__ = ["INCIDENT_SYSTEM", "PagerDutyAdapter"]
+
+INCIDENT_SYSTEM: Final = "pagerduty.incident"
+"""The system under which an incident's PagerDuty id is linked (its key is linked as ``pagerduty``)."""
 
 _EVENTS: Final = {
     "incident.triggered": EventType.ALERT_FIRED,
@@ -96,6 +113,10 @@ class PagerDutyAdapter:
         incident_id = text(incident, "id")
         if incident_id is None:
             raise InputError(f"PagerDuty {event_type} event names no incident")
+        url = text(incident, "html_url")
+        by_id = ExternalLink(system=INCIDENT_SYSTEM, id=incident_id, url=url)
+        key = text(incident, "incident_key") if incident is data else None
+        by_key = ExternalLink(system=self.source, id=key, url=url) if key else None
         agent = obj(event, "agent")
         draft = Draft(
             type=kind,
@@ -114,13 +135,16 @@ class PagerDutyAdapter:
                 "event_type": event_type,
                 "incident_number": data.get("number") if isinstance(data.get("number"), int) else None,
                 "incident_status": text(incident, "status"),
+                "incident_id": incident_id,
+                "incident_key": key,
                 "comment": _comment(data),
             },
         )
         return build_events(
             source=self.source,
             delivery_id=text(event, "id") or content_id(delivery.body),
-            external=ExternalLink(system=self.source, id=incident_id, url=text(incident, "html_url")),
+            external=by_key or by_id,
+            references=(by_id,) if by_key else (),
             drafts=[draft],
         )
 
