@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import orjson
 
-from baton.errors import ConfigError
+from baton.errors import ConfigError, InputError
 from baton.model import Account
 from baton.policy.model import Policy
 from baton.replay.compare import compare_kpis, compare_tickets
@@ -77,16 +77,23 @@ def write_replay(
 
     Raises :class:`~baton.errors.ConfigError` for a gate that cannot be evaluated: at once for
     delta limits without a baseline, after the replay for a name that matches no KPI (the names
-    depend on what the history holds).
+    depend on what the history holds). Raises :class:`~baton.errors.InputError` for an output
+    folder that cannot be written, and for a history without one usable event: a replay of
+    nothing must not pass a gate.
     """
     if gate is not None and baseline is None and gate.needs_baseline:
         raise ConfigError("\n".join(gate.needs_baseline))
-    out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        sink: IO[bytes] = stack.enter_context((out / DECISIONS).open("wb"))
-        base_sink: IO[bytes] | None = None
-        if baseline is not None:
-            base_sink = stack.enter_context((out / BASELINE_DECISIONS).open("wb"))
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            sink: IO[bytes] = stack.enter_context((out / DECISIONS).open("wb"))
+            base_sink: IO[bytes] | None = None
+            if baseline is not None:
+                base_sink = stack.enter_context((out / BASELINE_DECISIONS).open("wb"))
+        except OSError as exc:
+            raise InputError(
+                f"{out}: cannot write the replay's outputs here: {exc.strerror or exc}"
+            ) from None
         replayed = replay_history(
             history,
             mapping,
@@ -98,6 +105,11 @@ def write_replay(
             baseline_decisions=base_sink,
             on_error=on_error,
             on_event=on_event,
+        )
+    if replayed.events == 0:
+        raise InputError(
+            f"{history}: no usable event in {replayed.rows:,} row(s) ({replayed.errors:,} unusable): "
+            "nothing to replay"
         )
     result = replayed.result
     doc: dict[str, Any] = {
