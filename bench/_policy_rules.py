@@ -166,9 +166,13 @@ def routing_condition(i: int, rng: random.Random) -> Condition:
         case 4:
             code = rng.choice(CODES)
             pattern = f"(?i)\\b{code}[- ]?\\d{{3,6}}\\b"
+            # The category keeps two rules with the same code apart: a rule repeating another's
+            # condition could never match, and `policy check` says so.
             return Condition(
-                f'matches(ticket.subject, {literal(pattern)}) and ticket.priority != "low"',
-                f'matches((t := env["ticket"])["subject"], R{i}) and t["priority"] != "low"',
+                f'matches(ticket.subject, {literal(pattern)}) and ticket.priority != "low"'
+                f' and ticket.category == "{category}"',
+                f'matches((t := env["ticket"])["subject"], R{i}) and t["priority"] != "low"'
+                f' and t["category"] == "{category}"',
                 ((f"R{i}", re.compile(pattern)),),
             )
         case 5:
