@@ -120,6 +120,7 @@ def _decide(
             d.apply_event()
     d.keep_clocks()
     d.escalate()
+    d.keep_stage_timers(ticket)
     for action in sync_actions(ticket, d.ticket, event, policy):
         d.add_action(action)
     return d.finish(before=ticket)

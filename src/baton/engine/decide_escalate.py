@@ -4,10 +4,15 @@ tier-ups on SLA breach, and what the clock does on a handoff."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from pydantic import JsonValue
+
 from baton.engine.brief import missing_fields
 from baton.engine.decide_base import CLOSED, DecisionState, at_least
-from baton.engine.decide_walk import listening
-from baton.model import EscalationRecord, Participant, Raci, Reason, Stage, replace
+from baton.engine.decide_walk import listening, stage_watchers
+from baton.model import EscalationRecord, Participant, Raci, Reason, Stage, Ticket, TimerSpec, replace
+from baton.policy.calendar import add_business_time
 from baton.policy.model import Escalation
 
 __all__ = ["EscalationSteps"]
@@ -118,6 +123,60 @@ class EscalationSteps(DecisionState):
                 f"{rule.name} acted on {t.id} without waiting for approval; review it",
             )
 
+    # -- time in stage ---------------------------------------------------------------------
+
+    def keep_stage_timers(self, before: Ticket | None) -> None:
+        """When the ticket has entered a stage in this decision, arm the time-in-stage timer of
+        every rule watching that stage and cancel those of rules watching the stage it left."""
+        t = self.ticket
+        if before is not None and before.stage == t.stage and before.stage_since == t.stage_since:
+            return
+        watchers = stage_watchers(self.policy)
+        if not watchers or t.stage_since is None:
+            return
+        left = before.stage.value if before is not None else None
+        applied = {r.rule for r in t.escalations}
+        for rule in watchers:
+            stuck = rule.stuck
+            assert stuck is not None
+            name = f"stuck.{rule.name}"
+            if stuck.stage == t.stage.value and not (rule.once and f"escalation.{rule.name}" in applied):
+                if stuck.business:
+                    p = self.sla_policy()
+                    calendar = stuck.calendar or (p.calendar if p else stuck.fallback)
+                    due = add_business_time(calendar, t.stage_since, stuck.after)
+                else:
+                    due = t.stage_since + stuck.after
+                data: dict[str, JsonValue] = {
+                    "stuck": rule.name,
+                    "stage": stuck.stage,
+                    "since": t.stage_since.isoformat(),
+                }
+                self.timers_set.append(TimerSpec(name=name, due_at=due, data=data))
+            elif stuck.stage == left:
+                self.timers_cancel.append(name)
+
+    def on_stuck(self, name: str, since: object) -> None:
+        """A time-in-stage timer fired: if the ticket is still where it was when the timer was
+        set, the rule's trigger ``stuck.<rule>`` is what this decision's escalation step hears."""
+        rule = self.policy.escalation_by_name.get(name)
+        trigger = f"stuck.{name}"
+        t = self.ticket
+        if rule is None or rule.stuck is None:
+            self.reasons.append(Reason(rule=trigger, matched=False, note="no such time-in-stage rule now"))
+            return
+        entered = t.stage_since.isoformat() if t.stage_since else None
+        inputs: dict[str, object] = {"stage": t.stage.value, "since": entered}
+        if t.stage.value != rule.stuck.stage or not _same_instant(t.stage_since, since):
+            note = f"left {rule.stuck.stage} since the timer was set; ignored"
+            self.reasons.append(Reason(rule=trigger, matched=False, inputs=inputs, note=note))
+            return
+        self.trigger = trigger
+        hours = rule.stuck.after.total_seconds() / 3600
+        kind = "business" if rule.stuck.business else "calendar"
+        note = f"in {rule.stuck.stage} for {hours:g}h of {kind} time"
+        self.reasons.append(Reason(rule=trigger, matched=True, inputs=inputs, note=note))
+
     def on_handoff(self) -> None:
         """What the SLA does when ownership moves: continue, or a new internal resolution target."""
         p = self.sla_policy()
@@ -169,3 +228,13 @@ class EscalationSteps(DecisionState):
         self.notify_builtin(
             f"tier-up.{target_tier}", "owner", f"{reason}: {t.id} handed to {target_tier} ({owner.person})"
         )
+
+
+def _same_instant(at: datetime | None, text: object) -> bool:
+    """Whether ``text`` (an ISO 8601 date-time from a timer's data) is the instant ``at``."""
+    if at is None or not isinstance(text, str):
+        return False
+    try:
+        return datetime.fromisoformat(text) == at
+    except ValueError:
+        return False

@@ -126,6 +126,10 @@ class SlaSteps(EscalationSteps):
         if isinstance(update, int):
             self.on_update(update)
             return
+        stuck = data.get("stuck")
+        if isinstance(stuck, str):
+            self.on_stuck(stuck, data.get("since"))
+            return
         name, pct = data.get("clock"), data.get("pct")
         rule = f"sla.{name}.{pct}"
         clock = self.ticket.clock(name) if isinstance(name, str) else None

@@ -20,7 +20,17 @@ from baton.policy.expr import CompiledExpression
 from baton.policy.expr_walk import Walker, compile_walk
 from baton.policy.model import Escalation, Policy, Route, SlaPolicy
 
-__all__ = ["Listening", "Path", "Routing", "Walk", "listening", "routing", "sla_policies", "split_paths"]
+__all__ = [
+    "Listening",
+    "Path",
+    "Routing",
+    "Walk",
+    "listening",
+    "routing",
+    "sla_policies",
+    "split_paths",
+    "stage_watchers",
+]
 
 Path = tuple[str, tuple[str, ...]]  # "ticket.owner.role" and ("ticket", "owner", "role")
 _SPANS = 4_096  # remembered (start, end) runs per walk; a run is a slice of at most every rule
@@ -148,4 +158,13 @@ def sla_policies(policy: Policy) -> dict[str | None, SlaPolicy]:
         for p in policy.sla:
             by_name.setdefault(p.name, p)
         found = policy.prepared["sla"] = (policy.sla, by_name)
+    return found[1]
+
+
+def stage_watchers(policy: Policy) -> tuple[Escalation, ...]:
+    """The enabled escalation rules with a time in stage (``stuck``)."""
+    found = cast(tuple[object, tuple[Escalation, ...]] | None, policy.prepared.get("stuck"))
+    if found is None or found[0] is not policy.escalations:
+        rules = tuple(r for r in policy.escalations if r.enabled and r.stuck is not None)
+        found = policy.prepared["stuck"] = (policy.escalations, rules)
     return found[1]

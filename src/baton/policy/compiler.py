@@ -33,6 +33,7 @@ from baton.policy.model import (
     Role,
     Route,
     SlaPolicy,
+    StageTimer,
     SyncTarget,
     Team,
     Threshold,
@@ -740,7 +741,9 @@ class _Compiler:
                     name=e.name,
                     description=e.description,
                     when=self.expression(e.when, info, [*base, "when"]),
-                    on=frozenset(e.on),
+                    # A time-in-stage rule listens to its own timer, and to `on` only when given.
+                    on=frozenset(e.on if e.stuck is None or "on" in e.model_fields_set else ())
+                    | ({f"stuck.{e.name}"} if e.stuck else set()),
                     kind=e.kind,
                     mode=e.mode,
                     split=e.split,
@@ -756,9 +759,32 @@ class _Compiler:
                     shadow=e.shadow,
                     canary=e.canary,
                     author=e.author or self.baton.author,
+                    stuck=self.stage_timer(e.stuck, info, [*base, "stuck"]) if e.stuck else None,
                 )
             )
         return tuple(out)
+
+    def stage_timer(self, doc: s.StuckDoc, info: Document, path: list[str | int]) -> StageTimer:
+        calendar = None
+        if doc.calendar is not None:
+            calendar = self.calendar_map.get(doc.calendar)
+            if calendar is None and self.unknown("calendar", doc.calendar):
+                self.problems.add(
+                    info.locator.where([*path, "calendar"]), f"unknown calendar {doc.calendar!r}"
+                )
+            if doc.time == "calendar":
+                self.problems.add(
+                    info.locator.where([*path, "calendar"]),
+                    "a calendar is only used with `time: business`",
+                )
+        default = self.calendar_map.get(self.baton.default_calendar or "24x7", self.calendar_map["24x7"])
+        return StageTimer(
+            stage=doc.stage,
+            after=timedelta(seconds=s.parse_duration_text(doc.for_)),
+            business=doc.time == "business",
+            calendar=calendar,
+            fallback=default,
+        )
 
 
 _EVENT_TYPES = frozenset(t.value for t in EventType if t not in (EventType.TIMER_FIRED, EventType.OVERRIDE))

@@ -23,6 +23,7 @@ __all__ = [
     "Role",
     "Route",
     "SlaPolicy",
+    "StageTimer",
     "SyncTarget",
     "Team",
     "Threshold",
@@ -125,6 +126,18 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class StageTimer:
+    """Time in stage: the rule listens to ``stuck.<rule>``, a timer set when the ticket enters
+    ``stage`` and due ``after`` later (business time on a calendar when ``business``)."""
+
+    stage: str
+    after: timedelta
+    business: bool
+    calendar: BusinessCalendar | None  # the rule's own; None: the ticket's SLA policy's calendar
+    fallback: BusinessCalendar  # for a ticket without an SLA policy: default_calendar, else 24x7
+
+
+@dataclass(frozen=True, slots=True)
 class Escalation:
     name: str
     description: str
@@ -145,6 +158,7 @@ class Escalation:
     shadow: bool
     canary: float
     author: str | None
+    stuck: StageTimer | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ __all__ = [
     "SchedulesDoc",
     "SlaDoc",
     "SlaPolicyDoc",
+    "StuckDoc",
     "TeamDoc",
     "TeamsDoc",
     "ThresholdDoc",
@@ -368,10 +369,36 @@ class RoutingDoc(Doc):
 # -- escalation.yaml ---------------------------------------------------------------------------
 
 
+class StuckDoc(Doc):
+    """Time in stage: the rule is evaluated when the ticket has been in ``stage`` for ``for``."""
+
+    stage: Literal["new", "open", "pending", "escalated"]
+    for_: DurationText = Field(alias="for", description="How long in the stage, e.g. 4h or 1d 12h.")
+    time: Literal["business", "calendar"] = Field(
+        default="calendar", description="calendar: wall-clock time; business: open hours of `calendar`."
+    )
+    calendar: Name | None = Field(
+        default=None,
+        description="For business time; default the ticket's SLA policy's calendar, else default_calendar.",
+    )
+
+    @field_validator("for_")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_duration_text(value) <= 0:
+            raise ValueError("a time in stage must be longer than 0s")
+        return value
+
+
 class EscalationRule(Doc):
     name: Name
     description: str = ""
-    when: Expression
+    when: Expression = Field(
+        default="True", description="The condition; required unless the rule has `stuck`."
+    )
+    stuck: StuckDoc | None = Field(
+        default=None, description="Time in stage: evaluate the rule when the ticket has stayed in a stage."
+    )
     on: tuple[str, ...] = Field(
         default=("ticket.created", "ticket.updated", "customer.replied", "priority.changed"),
         description="Event types (or sla.<clock>.<pct>) on which the condition is evaluated.",
@@ -405,6 +432,12 @@ class EscalationRule(Doc):
     shadow: bool = False
     canary: Share = 1.0
     author: str | None = None
+
+    @model_validator(mode="after")
+    def _condition(self) -> EscalationRule:
+        if "when" not in self.model_fields_set and self.stuck is None:
+            raise ValueError("missing field 'when' (it may be left out only with `stuck`)")
+        return self
 
 
 class EscalationsDoc(Doc):
