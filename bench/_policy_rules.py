@@ -252,10 +252,10 @@ EXAMPLE_CONDITIONS = [
     Condition("True", "True"),
     Condition('ticket.stage == "pending"', 'env["ticket"]["stage"] == "pending"'),
     Condition(
-        '"billing" in ticket.tags and account.mrr >= 5000 and days_until(account.renewal_date) <= 90',
+        '"billing" in ticket.tags and account.mrr >= 5000 and 0 <= days_until(account.renewal_date) <= 90',
         '"billing" in env["ticket"]["tags"] and (mrr := (a := env["account"]).get("mrr")) is not None'
         " and mrr >= 5000"
-        ' and (d := days_until(a.get("renewal_date"), env["now"])) is not None and d <= 90',
+        ' and (d := days_until(a.get("renewal_date"), env["now"])) is not None and 0 <= d <= 90',
     ),
     Condition('"legal" in ticket.tags', '"legal" in env["ticket"]["tags"]'),
     Condition(
