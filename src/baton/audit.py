@@ -8,9 +8,13 @@ hashed, so verification never depends on re-serialising anything.
 What verification finds, and how it says where:
 
 - a modified entry: its recomputed hash differs from the stored one;
-- a deleted entry: a gap in ``seq``;
-- an inserted or reordered entry: ``prev_hash`` no longer matches the entry before it
-  (``seq`` is inside the hash, so renumbering rows to hide a change breaks every later hash);
+- a deleted entry: a gap in ``seq``, or an entry whose ``prev_hash`` names no entry in the log
+  (the rows after it renumbered to close the gap);
+- an inserted entry: a later entry's ``prev_hash`` skips over it to an earlier one, and no entry
+  names it as its predecessor: it was never part of the chain;
+- reordered entries: an entry's ``prev_hash`` names an entry that now comes after it, or skips over
+  entries that other entries do name (genuine entries, moved). ``seq`` is inside the hash, so
+  renumbering rows to hide any of this also breaks their hashes (reported as modified);
 - a truncated tail: only detectable against a checkpoint kept outside the database,
   which ``baton audit checkpoint`` writes (chain length and head hash).
 
@@ -129,7 +133,7 @@ class Problem:
     """One finding of ``verify``: the position (``seq``) and what is wrong there."""
 
     seq: int
-    kind: str  # modified | deleted | inserted_or_reordered | truncated | head_mismatch | checkpoint_mismatch
+    kind: str  # modified | deleted | inserted | reordered | truncated | head_mismatch | checkpoint_mismatch
     message: str
 
 
@@ -155,6 +159,8 @@ def verify(
 ) -> VerifyReport:
     """Walk the whole chain once (streaming) and report every inconsistency found."""
     report = VerifyReport()
+    broken: list[tuple[int, str]] = []  # (seq, prev_hash) of every entry not linked to the one before
+    gaps: set[int] = set()  # entries right after a gap in seq (reported as deleted already)
     expected_seq, prev = 1, GENESIS
     checkpoint_hash: str | None = None
     rows = conn.execution_options(stream_results=True, yield_per=5_000).execute(
@@ -163,6 +169,7 @@ def verify(
     for row in rows:
         seq = int(row.seq)
         if seq != expected_seq:
+            gaps.add(seq)
             report.problems.append(
                 Problem(
                     expected_seq,
@@ -173,13 +180,7 @@ def verify(
                 )
             )
         if row.prev_hash != prev:
-            report.problems.append(
-                Problem(
-                    seq,
-                    "inserted_or_reordered",
-                    f"entry {seq}: prev_hash does not match the entry before it (inserted or reordered)",
-                )
-            )
+            broken.append((seq, str(row.prev_hash)))
         recomputed = _entry_hash(row.prev_hash, seq, int(row.at_ms), row.kind, row.ticket_id, row.body)
         if recomputed != row.hash:
             report.problems.append(Problem(seq, "modified", f"entry {seq}: content does not match its hash"))
@@ -189,8 +190,13 @@ def verify(
         expected_seq = seq + 1
         report.length = seq
         report.head = prev
-        if len(report.problems) >= max_problems:
-            return report
+        if len(report.problems) + len(broken) >= max_problems:
+            break
+    if broken:
+        report.problems.extend(_broken_links(conn, broken, gaps))
+        report.problems.sort(key=lambda p: p.seq)
+    if len(report.problems) >= max_problems:
+        return report
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
     head_seq, head_hash = (0, GENESIS) if head is None else (int(head.seq), str(head.hash))
     if (head_seq, head_hash) != (report.length, report.head):
@@ -220,6 +226,69 @@ def verify(
                 )
             )
     return report
+
+
+def _broken_links(conn: Connection, broken: list[tuple[int, str]], gaps: set[int]) -> list[Problem]:
+    """Say what each break in the chain is: the entry it names as predecessor is gone (deleted),
+    comes after it (reordered), or comes earlier with entries between that no one names (those
+    were inserted) or that other entries do name (genuine entries, moved: reordered). Only runs
+    when the chain is broken; each lookup is one query, so memory stays bounded."""
+    named = {prev for _, prev in broken}
+    found = {
+        str(h): int(s)
+        for s, h in conn.execute(select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.hash.in_(named)))
+    }
+    between: dict[int, tuple[int, int]] = {}  # entry seq -> the seqs skipped over, first..last
+    for seq, prev in broken:
+        at = found.get(prev)
+        if at is not None and at < seq - 1:
+            between[seq] = (at + 1, seq - 1)
+    skipped: dict[int, str] = {}
+    for first, last in between.values():
+        rows = conn.execute(
+            select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.seq.between(first, last))
+        )
+        skipped.update({int(s): str(h) for s, h in rows})
+    named_by: dict[str, list[int]] = {}  # a skipped entry's hash -> the entries naming it
+    for s, h in conn.execute(
+        select(audit_log.c.seq, audit_log.c.prev_hash).where(audit_log.c.prev_hash.in_(set(skipped.values())))
+    ):
+        named_by.setdefault(str(h), []).append(int(s))
+    problems = []
+    for seq, prev in broken:
+        at = found.get(prev)
+        if at is None:
+            if seq in gaps:
+                continue  # the gap just before it is the deletion, reported once
+            problems.append(
+                Problem(seq, "deleted", f"entry {seq}: the entry before it is no longer in the log (deleted)")
+            )
+        elif at >= seq:
+            problems.append(
+                Problem(
+                    seq,
+                    "reordered",
+                    f"entry {seq}: it follows entry {at}, which now comes after it (reordered)",
+                )
+            )
+        else:
+            first, last = between[seq]
+            # An entry of the span that something outside the span names is a genuine one.
+            foreign = [
+                s
+                for s in range(first, last + 1)
+                if not any(n < first or n > last for n in named_by.get(skipped.get(s, ""), ()))
+            ]
+            span = f"entry {first}" if first == last else f"entries {first}..{last}"
+            if foreign and len(foreign) == last - first + 1:
+                problems.append(
+                    Problem(first, "inserted", f"{span}: not part of the chain (inserted before entry {seq})")
+                )
+            else:
+                problems.append(
+                    Problem(seq, "reordered", f"entry {seq}: it follows entry {at}, not {span} (reordered)")
+                )
+    return problems
 
 
 def write_checkpoint(path: Path, report: VerifyReport, *, at: datetime) -> Checkpoint:

@@ -72,9 +72,21 @@ def test_deleted_entry_is_found(db: Database) -> None:
     fill(db)
     with db.writer.begin() as conn:
         conn.execute(delete(audit_log).where(audit_log.c.seq == 11))
-    kinds = [(p.seq, p.kind) for p in report(db).problems]
-    assert (11, "deleted") in kinds
-    assert (12, "inserted_or_reordered") in kinds
+    assert [(p.seq, p.kind) for p in report(db).problems] == [(11, "deleted")]
+
+
+def test_deleted_entry_with_the_rest_renumbered_is_found(db: Database) -> None:
+    """Entry 11 removed and every later row moved down to close the gap in seq."""
+    fill(db)
+    with db.writer.begin() as conn:
+        conn.execute(delete(audit_log).where(audit_log.c.seq == 11))
+        for row in conn.execute(
+            select(audit_log.c.seq).where(audit_log.c.seq > 11).order_by(audit_log.c.seq)
+        ).all():
+            conn.execute(update(audit_log).where(audit_log.c.seq == row.seq).values(seq=row.seq - 1))
+    problems = report(db).problems
+    assert (11, "deleted") in [(p.seq, p.kind) for p in problems]
+    assert not {p.kind for p in problems} & {"inserted", "reordered"}
 
 
 def test_inserted_entry_is_found(db: Database) -> None:
@@ -100,8 +112,34 @@ def test_inserted_entry_is_found(db: Database) -> None:
             )
         )
     problems = report(db).problems
-    assert problems, "an insertion must not verify"
-    assert problems[0].seq == 7  # the first original entry after the forgery no longer links
+    assert problems[0].seq == 6 and problems[0].kind == "inserted", problems
+    assert "entry 6: not part of the chain (inserted before entry 7)" in problems[0].message
+    assert not {p.kind for p in problems} & {"reordered", "deleted"}
+
+
+def test_two_entries_inserted_together_are_found_as_one_span(db: Database) -> None:
+    fill(db)
+    with db.writer.begin() as conn:
+        rows = conn.execute(
+            select(audit_log).where(audit_log.c.seq > 5).order_by(audit_log.c.seq.desc())
+        ).all()
+        for row in rows:
+            conn.execute(update(audit_log).where(audit_log.c.seq == row.seq).values(seq=row.seq + 2))
+        prev = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == 5)).scalar_one()
+        for seq in (6, 7):
+            body = f'{{"forged":{seq}}}'
+            digest = audit._entry_hash(prev, seq, 0, "note", "T-0", body)
+            conn.execute(
+                insert(audit_log).values(
+                    seq=seq, at_ms=0, kind="note", ticket_id="T-0", body=body, prev_hash=prev, hash=digest
+                )
+            )
+            prev = digest
+    problems = report(db).problems
+    assert [(p.seq, p.kind) for p in problems if p.kind not in ("modified", "head_mismatch")] == [
+        (6, "inserted")
+    ]
+    assert "entries 6..7: not part of the chain (inserted before entry 8)" in problems[0].message
 
 
 def test_reordered_entries_are_found(db: Database) -> None:
@@ -123,8 +161,12 @@ def test_reordered_entries_are_found(db: Database) -> None:
                 )
             )
     problems = report(db).problems
-    assert problems and problems[0].seq == 8
-    assert {p.kind for p in problems} <= {"modified", "inserted_or_reordered"}
+    assert problems[0].seq == 8
+    assert (8, "reordered") in [(p.seq, p.kind) for p in problems]
+    assert "entry 8: it follows entry 9, which now comes after it (reordered)" in [
+        p.message for p in problems
+    ]
+    assert not {p.kind for p in problems} & {"inserted", "deleted"}
 
 
 def test_truncated_tail_is_found_by_head_and_by_checkpoint(db: Database, tmp_path: Path) -> None:
@@ -206,3 +248,45 @@ def test_engine_writes_a_verifiable_record_and_the_cli_verifies_and_exports(
     broken = runner.invoke(app, ["audit", "verify", "--checkpoint", str(cp_file)])
     assert broken.exit_code == 1
     assert "entry 2: deleted" in broken.output
+
+
+@pytest.mark.parametrize("tamper", ["reorder", "insert"])
+def test_the_cli_says_which_tampering_it_found(
+    db: Database, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    fill(db)
+    with db.writer.begin() as conn:
+        if tamper == "reorder":
+            a = conn.execute(select(audit_log).where(audit_log.c.seq == 4)).one()
+            b = conn.execute(select(audit_log).where(audit_log.c.seq == 5)).one()
+            for target, src in ((4, b), (5, a)):
+                values = {
+                    c: getattr(src, c) for c in ("at_ms", "kind", "ticket_id", "body", "prev_hash", "hash")
+                }
+                conn.execute(update(audit_log).where(audit_log.c.seq == target).values(**values))
+        else:  # a forged entry appended in place of the real 20th, linked to the 19th
+            prev = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == 19)).scalar_one()
+            real = conn.execute(select(audit_log).where(audit_log.c.seq == 20)).one()
+            conn.execute(update(audit_log).where(audit_log.c.seq == 20).values(seq=21))
+            body = '{"forged":true}'
+            conn.execute(
+                insert(audit_log).values(
+                    seq=20,
+                    at_ms=0,
+                    kind="note",
+                    ticket_id="T-0",
+                    body=body,
+                    prev_hash=prev,
+                    hash=audit._entry_hash(prev, 20, 0, "note", "T-0", body),
+                )
+            )
+            assert real.prev_hash == prev
+    monkeypatch.setenv("BATON_DATABASE_URL", db.url)
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    expected = (
+        "entry 4: it follows entry 5, which now comes after it (reordered)"
+        if tamper == "reorder"
+        else "entry 20: not part of the chain (inserted before entry 21)"
+    )
+    assert expected in result.output.replace("\n", " "), result.output
