@@ -5,6 +5,11 @@ closed ──(N transient failures in a row)──▶ open ──(cooldown passe
    └──────────────(the trial send succeeds)──────────────────────────────┘
                    (the trial send fails: open again, for another cooldown)
 
+Half-open lets one trial through across every worker: the first to take it moves the row to
+``half_open`` (one conditional UPDATE, so two workers never both get it), and the rest see the
+circuit blocked until the trial's outcome, or for one cooldown if none ever comes (its worker
+died); a worker that took it and found nothing due to try hands it back.
+
 While a connector's circuit is open nothing is claimed for it: its actions wait in the outbox
 (read-only fallback: nothing is dropped, other connectors keep flowing). When it opens, and again
 each time a trial fails, the owners of the tickets whose actions wait are told through the
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -78,17 +83,44 @@ class Breakers:
         self.policy = policy
 
     def blocked(self, conn: Connection) -> tuple[set[str], set[str]]:
-        """(connectors whose circuit is open, connectors on trial: their cooldown is over, so one
-        action at a time may test them; "half-open")."""
+        """(connectors whose circuit is open or whose trial is out, connectors whose one trial
+        action this caller has taken: their cooldown is over; "half-open"). Call in the
+        transaction that claims the actions, and hand back unused trials (:meth:`release_trials`)."""
         now_ms = to_ms(self.clock.now())
         blocked: set[str] = set()
         trial: set[str] = set()
         for row in conn.execute(select(connector_state).where(connector_state.c.state != "closed")):
             if row.open_until_ms is not None and row.open_until_ms > now_ms:
                 blocked.add(row.connector)
-            else:
+            elif self._take_trial(conn, row.connector, now_ms=now_ms):
                 trial.add(row.connector)
+            else:
+                blocked.add(row.connector)  # another worker took the trial a moment ago
         return blocked, trial
+
+    def _take_trial(self, conn: Connection, connector: str, *, now_ms: int) -> bool:
+        # Conditional on the cooldown (or a lost trial's hold) being over: on PostgreSQL a second
+        # taker waits for the first one's row lock, then finds the condition false.
+        hold = int(self.settings.cooldown.total_seconds() * 1000)
+        taken = conn.execute(
+            update(connector_state)
+            .where(
+                connector_state.c.connector == connector,
+                connector_state.c.state != "closed",
+                or_(connector_state.c.open_until_ms.is_(None), connector_state.c.open_until_ms <= now_ms),
+            )
+            .values(state="half_open", open_until_ms=now_ms + hold)
+        )
+        return bool(taken.rowcount)
+
+    def release_trials(self, conn: Connection, connectors: set[str]) -> None:
+        """Hand back trials taken with no action to try, so the next due action may be the trial."""
+        for connector in sorted(connectors):
+            conn.execute(
+                update(connector_state)
+                .where(connector_state.c.connector == connector, connector_state.c.state == "half_open")
+                .values(open_until_ms=to_ms(self.clock.now()))
+            )
 
     def succeeded(self, connector: str) -> None:
         with self.db.write() as conn:
@@ -136,7 +168,9 @@ class Breakers:
                 failures, state, opened_ms = int(row.failures), str(row.state), row.opened_ms
             failures += 1
             # Open when the run of failures is long enough, or when the trial after a cooldown failed.
-            trial_failed = state == "open" and row is not None and (row.open_until_ms or 0) <= to_ms(now)
+            trial_failed = state == "half_open" or (
+                state == "open" and row is not None and (row.open_until_ms or 0) <= to_ms(now)
+            )
             opening = (state == "closed" and failures >= self.settings.failures_to_open) or trial_failed
             values: dict[str, Any] = {"failures": failures, "updated_ms": to_ms(now)}
             if opening:

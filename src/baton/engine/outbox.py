@@ -146,6 +146,7 @@ class Outbox:
             # A connector on trial after its cooldown gets one action; the rest go back untouched.
             extra = [a.id for a in claimed if a.connector in on_trial]
             keep_first = {a.connector: a.id for a in reversed(claimed) if a.connector in on_trial}
+            self.breakers.release_trials(conn, on_trial - keep_first.keys())
             extra = [i for i in extra if i not in keep_first.values()]
             if extra:
                 repo.release_claims(conn, extra, worker=self.worker)
