@@ -224,3 +224,40 @@ def test_the_circuit_opens_on_a_dead_target_holds_its_actions_and_closes_when_it
             conn.execute(select(audit_log.c.kind).where(audit_log.c.kind.like("connector.%"))).scalars()
         )
     assert kinds[0] == "connector.opened" and kinds[-1] == "connector.closed"
+
+
+def test_half_open_gives_its_one_trial_to_one_worker_at_a_time(db: Database, clock: FakeClock) -> None:
+    """Unit-sized twin of tests/e2e/test_circuit_half_open.py (two worker processes)."""
+    queue(db, clock, [(f"T-{i}", "jira", f"j{i}") for i in range(3)])
+    settings = BreakerSettings(failures_to_open=1, cooldown=timedelta(seconds=30), notify=False)
+    breakers = Breakers(db=db, clock=clock, settings=settings)
+    jira = Target("jira", down=True)
+    box = Outbox(
+        db=db, connectors={"jira": jira}, clock=clock, worker="a", max_attempts=100, breakers=breakers
+    )
+    assert box.deliver(limit=1).retried == 1  # opens
+    clock.advance(timedelta(seconds=31))
+    with db.reader.connect() as conn:
+        assert circuit_states(conn, now=clock.now())[0]["state"] == "half_open"
+    with db.write() as conn:
+        first = breakers.blocked(conn)
+    with db.write() as conn:
+        second = breakers.blocked(conn)
+    assert first == (set(), {"jira"})  # the first worker has the trial
+    assert second == ({"jira"}, set())  # the second one waits for its outcome
+    with db.reader.connect() as conn:
+        assert circuit_states(conn, now=clock.now())[0]["state"] == "half_open"
+    with db.write() as conn:
+        breakers.release_trials(conn, {"jira"})  # nothing to try after all: handed back
+    with db.write() as conn:
+        assert breakers.blocked(conn) == (set(), {"jira"})
+    # A trial whose worker never reports back is held one cooldown, then offered again.
+    clock.advance(timedelta(seconds=29))
+    with db.write() as conn:
+        assert breakers.blocked(conn) == ({"jira"}, set())
+    clock.advance(timedelta(seconds=2))
+    # Through the outbox: one trial, it fails, the circuit is open for another cooldown.
+    assert box.deliver(limit=10).claimed == 1
+    with db.reader.connect() as conn:
+        assert circuit_states(conn, now=clock.now())[0]["state"] == "open"
+    assert box.deliver(limit=10).claimed == 0

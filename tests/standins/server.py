@@ -33,6 +33,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
@@ -54,6 +55,7 @@ class Received:
     headers: dict[str, str]  # lower-case names
     body: bytes
     fault: str | None = None  # the fault applied to it, if any
+    at: float = field(default_factory=time.time)  # when it arrived (Unix seconds, as the audit log)
 
     def json(self) -> Any:
         return json.loads(self.body)
