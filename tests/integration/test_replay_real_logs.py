@@ -12,6 +12,7 @@ import csv
 import functools
 import gzip
 import math
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,3 +243,44 @@ def test_a_sample_of_each_log_replays_through_the_example_policy(
     rates = {k: v for k, v in doc["kpis"].items() if k.endswith(("_rate", "compliance")) and v is not None}
     assert rates and all(0 <= v <= 1 for v in rates.values())
     assert doc["kpis"]["tier_up_tickets"] > 0 and doc["kpis"]["sla_breached"] > 0
+
+
+@pytest.mark.parametrize(("name", "limit"), [("servicenow", 600), ("bpic2013", 400)])
+def test_a_sample_of_each_log_through_the_example_policy_and_a_variant_shows_the_differences(
+    tmp_path: Path, name: str, limit: int
+) -> None:
+    # The variant a team might try: no automatic tier-up when an SLA is breached. On real history
+    # (where many tickets breach) tickets then end in other tiers, with fewer escalations.
+    variant = tmp_path / "variant"
+    shutil.copytree(EXAMPLE_POLICY, variant)
+    sla = variant / "sla.yaml"
+    text = sla.read_text(encoding="utf-8")
+    assert "escalate: tier_up" in text
+    sla.write_text(text.replace("escalate: tier_up", "escalate: null"), encoding="utf-8")
+    path = SERVICENOW if name == "servicenow" else BPIC
+    result = write_replay(
+        tmp_path / "out",
+        history=path,
+        mapping=load_mapping(name),
+        policy=load_policy(variant),
+        baseline=load_policy(EXAMPLE_POLICY),
+        limit=limit,
+    )
+    doc = result.document
+    tickets = doc["compare"]["tickets"]
+    assert tickets["tickets"] == limit
+    assert 0 < tickets["changed"] <= limit
+    assert tickets["by"]["escalation"] > 0
+    if name == "servicenow":  # BPI records its own moves between support lines: those still happen
+        assert tickets["by"]["tier"] > 0
+    assert tickets["by"]["route"] == 0  # routing did not change, and no difference is invented there
+    example = tickets["examples"]["escalation"][0]
+    assert example["baseline"] != example["policy"] and example["external_id"]
+    tier_ups = doc["compare"]["kpis"]["tier_up_tickets"]
+    assert tier_ups["policy"] < tier_ups["baseline"]
+    assert tier_ups["delta"] == tier_ups["policy"] - tier_ups["baseline"]
+    kpis = doc["compare"]["kpis"]
+    assert set(kpis) == set(doc["kpis"]) | set(doc["baseline"]["kpis"])  # every KPI side by side
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f"{tickets['changed']:,} of {limit:,} tickets end differently" in report
+    assert example["external_id"] in report
