@@ -28,7 +28,7 @@ from baton.policy.loader import load_policy
 from baton.replay.run import PolicyRun
 from baton.store import repo
 from baton.store.db import Database
-from baton.store.schema import decisions, events
+from baton.store.schema import decisions, events, outbox
 from tests.conftest import ROOT, missing_data
 from tests.integration.test_kpis_live import drive, mixed
 from tests.unit.analytics.test_kpis import ACCOUNTS, KPI_POLICY
@@ -199,9 +199,18 @@ def test_a_bad_gate_is_an_error_not_a_pass(
     assert message in result.output.replace("\n", "")
 
 
-def test_replay_records_are_the_live_decision_bodies(db: Database) -> None:
-    """Shadow mode and replay write the same record: line for line equal for the same events."""
-    policy = load_policy(KPI_POLICY)
+@pytest.mark.parametrize("shadow", [False, True], ids=["acting", "shadow"])
+def test_replay_records_are_the_live_decision_bodies(db: Database, tmp_path: Path, shadow: bool) -> None:
+    """The live service (acting, or in shadow mode) and replay write the same record: line for
+    line equal for the same events. In shadow mode the live service sends nothing."""
+    folder = KPI_POLICY
+    if shadow:
+        folder = tmp_path / "shadow"
+        shutil.copytree(KPI_POLICY, folder)
+        with (folder / "baton.yaml").open("a", encoding="utf-8") as f:
+            f.write("safety: {shadow: true}\n")
+    policy = load_policy(folder)
+    assert policy.shadow is shadow
     stream: list[Event] = sorted(mixed().events, key=lambda e: e.occurred_at)
     sink = io.BytesIO()
     run = PolicyRun(policy, accounts=ACCOUNTS, decisions=sink)
@@ -235,3 +244,8 @@ def test_replay_records_are_the_live_decision_bodies(db: Database) -> None:
     assert [{k: v for k, v in t.items() if k not in strip} for t in timers] == [
         {k: v for k, v in t.items() if k not in strip} for t in simulated
     ]
+    with db.reader.connect() as conn:
+        statuses = {row.status for row in conn.execute(select(outbox.c.status))}
+    actions = [a for r in replayed for a in r["actions"]]
+    assert actions and all(a["shadow"] is shadow for a in actions)
+    assert statuses and (statuses == {"shadow"}) is shadow  # shadow: every action recorded, none to send
