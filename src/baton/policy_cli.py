@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -33,13 +33,7 @@ approvals_app = typer.Typer(help="Actions waiting for approval.", no_args_is_hel
 @policy_app.command("check")
 def policy_check(directory: Path) -> None:
     """Validate a policy folder; print every problem as file:line:col: message."""
-    try:
-        policy = load_policy(directory)
-    except PolicyError as exc:
-        for problem in exc.problems:
-            err.print(problem, markup=False, highlight=False)
-        err.print(f"{len(exc.problems)} problem(s)")
-        raise typer.Exit(1) from None
+    policy = _load_or_exit(directory)
     out.print(
         f"ok: policy {policy.name} version {policy.version}: {len(policy.routing)} routing rules, "
         f"{len(policy.escalations)} escalation rules, {len(policy.sla)} SLA policies, "
@@ -48,12 +42,17 @@ def policy_check(directory: Path) -> None:
 
 
 def _load_or_exit(directory: Path) -> Policy:
+    """The policy in ``directory``, or exit 1 after printing every problem and their count."""
     try:
         return load_policy(directory)
     except PolicyError as exc:
-        for problem in exc.problems:
-            err.print(problem, markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        _fail(*exc.problems, f"{len(exc.problems)} problem(s)")
+
+
+def _fail(*lines: str) -> NoReturn:
+    for line in lines:
+        err.print(line, markup=False, highlight=False)
+    raise typer.Exit(1)
 
 
 @policy_app.command("test")
@@ -74,9 +73,11 @@ def policy_test(directory: Path) -> None:
         else:
             failed += 1
             table.add_row("[red]FAIL[/red]", case.name, where, "\n".join(result.failures))
+    if not passed and not failed:
+        _fail(f"{directory / 'tests'}: no test cases (*.yaml files, each a list of cases)")
     out.print(table)
     out.print(f"{passed} passed, {failed} failed")
-    if failed or not passed:
+    if failed:
         raise typer.Exit(1)
 
 
@@ -89,18 +90,49 @@ def policy_explain(
 ) -> None:
     """Show the reasoning trail: each rule considered, matched or not, and the inputs it read."""
     policy = _load_or_exit(directory)
+    case = _read_case(ticket)
     try:
-        located = read_yaml(ticket)
-        case = TestCase.model_validate({"name": ticket.name, "expect": {}, **(located.data or {})})
-    except (SourceError, ValidationError) as exc:
-        err.print(f"{ticket}: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
-    for event_id, at, rows in explain(policy, case):
+        trail = explain(policy, case)
+    except (ValidationError, ValueError) as exc:  # an event the engine refuses, e.g. an unknown type
+        _fail(f"{ticket}:1:1: the case cannot be played: {_first_line(exc)}")
+    for event_id, at, rows in trail:
         out.print(f"[bold]event {event_id}[/bold] at {at}")
         for rule, verdict, inputs, note in rows:
             colour = "green" if verdict == "matched" else "dim"
             shown = ", ".join(f"{k}={v!r}" for k, v in inputs.items())
             out.print(f"  [{colour}]{verdict:>8}[/{colour}]  {rule}  {shown}  {note}", highlight=False)
+
+
+def _read_case(path: Path) -> TestCase:
+    """The case in ``path`` (a mapping, as a test case without ``name`` and ``expect``), or exit 1
+    with each problem located once, as ``file:line:col: message``."""
+    try:
+        located = read_yaml(path)
+    except SourceError as exc:  # its location already names the file
+        _fail(f"{exc.where}: {exc.message}")
+    data = located.data if located.data is not None else {}
+    if not isinstance(data, dict):
+        _fail(f"{path}:1:1: a ticket file is one case, a mapping (account, ticket, events...), not a list")
+    try:
+        return TestCase.model_validate({"name": path.name, "expect": {}, **data})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = [part for part in error["loc"] if isinstance(part, int | str)]
+            named = {"extra_forbidden": "unknown field", "missing": "missing field"}.get(error["type"])
+            if named and loc:
+                message = f"{named} {loc[-1]!r}"
+            else:
+                message = f"{'.'.join(map(str, loc))}: {error['msg']}" if loc else error["msg"]
+            problems.append(f"{located.locator.where(loc)}: {message}")
+        _fail(*problems)
+
+
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        return f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @policy_app.command("activate")
