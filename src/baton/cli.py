@@ -623,8 +623,12 @@ def demo(
     token = run_demo(settings, tickets=tickets, console=out)
     if not serve_after:
         return
-    out.print(f"\n[bold]Dashboard:[/bold] http://{host}:{port}/login?token={token}")
-    out.print(f"[bold]API docs:[/bold]  http://{host}:{port}/docs   (Authorization: Bearer {token})\n")
+    # Never wrapped (a log or a narrow terminal would cut the token in two): copied as printed.
+    out.print(f"\n[bold]Dashboard:[/bold] http://{host}:{port}/login?token={token}", soft_wrap=True)
+    out.print(
+        f"[bold]API docs:[/bold]  http://{host}:{port}/docs   (Authorization: Bearer {token})\n",
+        soft_wrap=True,
+    )
     serve(workspace=settings.workspace, host=host, port=port, worker=True, log_all=True)
 
 
