@@ -285,6 +285,9 @@ class Ticket:
     queue: str | None = None
     team: str | None = None
     owner: Owner | None = None
+    # Who talks to the customer when that is not the owner of record: the previous owner after a
+    # split handoff (ownership moved, customer communication stayed); None: the owner does.
+    communication_owner: Owner | None = None
     participants: tuple[Participant, ...] = ()
     sla: tuple[SlaClock, ...] = ()
     escalations: tuple[EscalationRecord, ...] = ()

@@ -353,7 +353,9 @@ class _Decider(SlaSteps):
                 to_owner=owner,
                 policy_version=self.policy.version,
             )
-            self.changed(replace(t, owner=owner, escalations=(*t.escalations, record)))
+            self.changed(
+                replace(t, owner=owner, communication_owner=None, escalations=(*t.escalations, record))
+            )
             self.notify_builtin(f"{rule}.new-owner", "owner", f"{actor} assigned {t.id} to you: {reason}")
         elif what == "tier" and isinstance(data.get("tier"), str) and data["tier"] in self.policy.tiers:
             tier = str(data["tier"])
@@ -369,7 +371,11 @@ class _Decider(SlaSteps):
                 to_owner=owner,
                 policy_version=self.policy.version,
             )
-            self.changed(replace(t, tier=tier, owner=owner, escalations=(*t.escalations, record)))
+            self.changed(
+                replace(
+                    t, tier=tier, owner=owner, communication_owner=None, escalations=(*t.escalations, record)
+                )
+            )
             self.notify_builtin(f"{rule}.new-owner", "owner", f"{actor} moved {t.id} to {tier}: {reason}")
         elif what == "priority" and data.get("priority") in {p.value for p in Priority}:
             self.changed(replace(t, priority=Priority(str(data["priority"]))))
@@ -455,7 +461,16 @@ class _Decider(SlaSteps):
                 to_owner=owner,
                 policy_version=self.policy.version,
             )
-            self.changed(replace(t, team=team, tier=tier, owner=owner, escalations=(*t.escalations, record)))
+            self.changed(
+                replace(
+                    t,
+                    team=team,
+                    tier=tier,
+                    owner=owner,
+                    communication_owner=None,
+                    escalations=(*t.escalations, record),
+                )
+            )
             self.reasons.append(
                 Reason(
                     rule=record.rule,
@@ -564,12 +579,16 @@ def _change(name: str, before: object, after: object) -> Change:
 def _changes(before: Ticket | None, after: Ticket) -> tuple[Change, ...]:
     now = after.__dict__  # Ticket is not slotted; its fields are its __dict__
     if before is None:
-        return tuple([_change(name, None, now[name]) for name in _TRACKED])
-    was = before.__dict__
-    return tuple(
-        [
+        changes = [_change(name, None, now[name]) for name in _TRACKED]
+    else:
+        was = before.__dict__
+        changes = [
             _change(name, was[name], now[name])
             for name in _TRACKED
             if was[name] is not now[name] and was[name] != now[name]
         ]
-    )
+    # Recorded only when it changes: most tickets never split their ownership.
+    speaker = before.communication_owner if before is not None else None
+    if after.communication_owner != speaker:
+        changes.append(_change("communication_owner", speaker, after.communication_owner))
+    return tuple(changes)

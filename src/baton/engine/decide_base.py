@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pydantic import JsonValue
+
 from baton.engine.brief import brief_values
 from baton.engine.decide_sync import links_param
 from baton.engine.decide_walk import Path, Walk, missed_note, sla_policies, split_paths
@@ -277,8 +279,11 @@ class DecisionState:
 
     # -- actions ---------------------------------------------------------------------------
 
-    def recipient(self, notify: Notify, target: Owner | None) -> tuple[str | None, str | None]:
-        """(person, address) for a notification."""
+    def recipient(
+        self, notify: Notify, target: Owner | None, *, customer_facing: bool = False
+    ) -> tuple[str | None, str | None]:
+        """(person, address) for a notification. About talking to the customer (``customer_facing``:
+        an update cadence), ``owner`` is whoever has customer communication after a split handoff."""
         t, account = self.ticket, self.context.account
         to = notify.to
         if notify.to_expression is not None:
@@ -287,7 +292,11 @@ class DecisionState:
         person: str | None
         match to:
             case "owner":
-                person = t.owner.person if t.owner else None
+                owner = (t.communication_owner or t.owner) if customer_facing else t.owner
+                person = owner.person if owner else None
+            case "communication_owner":
+                speaker = t.communication_owner or t.owner
+                person = speaker.person if speaker else None
             case "previous_owner":
                 last = t.escalations[-1].from_owner if t.escalations else None
                 person = last.person if last else None
@@ -323,9 +332,10 @@ class DecisionState:
         rule: str,
         target: Owner | None = None,
         escalation: Escalation | None = None,
+        customer_facing: bool = False,
     ) -> None:
         for i, spec in enumerate(specs):
-            person, address = self.recipient(spec, target)
+            person, address = self.recipient(spec, target, customer_facing=customer_facing)
             view = self.env()["ticket"]
             assert isinstance(view, dict)
             values = brief_values(
@@ -343,19 +353,23 @@ class DecisionState:
             except TemplateProblem as exc:
                 self.reasons.append(Reason(rule=rule, matched=True, note=f"template failed: {exc}"))
                 subject, text = "", f"[{spec.template}] {self.ticket.subject}"
+            params: dict[str, JsonValue] = {
+                "to": person,
+                "address": address,
+                "template": spec.template,
+                "subject": subject,
+                "text": text,
+                "ticket": self.ticket.id,
+            }
+            if spec.to == "customer":  # who speaks for Baton: the communication owner
+                speaker = self.ticket.communication_owner or self.ticket.owner
+                params["on_behalf_of"] = speaker.person if speaker else None
             self.add_action(
                 Action(
                     name=f"{rule}.notify.{i}",
                     connector=spec.connector,
                     kind="notify",
-                    params={
-                        "to": person,
-                        "address": address,
-                        "template": spec.template,
-                        "subject": subject,
-                        "text": text,
-                        "ticket": self.ticket.id,
-                    },
+                    params=params,
                     rule=rule,
                     approval=escalation.approval if escalation else "none",
                     author=escalation.author if escalation else None,

@@ -11,7 +11,7 @@ from pydantic import JsonValue
 from baton.engine.brief import missing_fields
 from baton.engine.decide_base import CLOSED, DecisionState, at_least
 from baton.engine.decide_walk import listening, stage_watchers
-from baton.model import EscalationRecord, Participant, Raci, Reason, Stage, Ticket, TimerSpec, replace
+from baton.model import EscalationRecord, Owner, Participant, Raci, Reason, Stage, Ticket, TimerSpec, replace
 from baton.policy.calendar import add_business_time
 from baton.policy.model import Escalation
 
@@ -99,7 +99,12 @@ class EscalationSteps(DecisionState):
                 )
             elif t.owner and t.owner.person:
                 participants.append(Participant(person=t.owner.person, raci=Raci.INFORMED, role=t.owner.role))
-            update = {"owner": target, "stage": Stage.ESCALATED, "stage_since": self.event.occurred_at}
+            update = {
+                "owner": target,
+                "communication_owner": _speaker(t, target) if rule.split else None,
+                "stage": Stage.ESCALATED,
+                "stage_since": self.event.occurred_at,
+            }
             if rule.tier:
                 update["tier"] = rule.tier
         if rule.priority:
@@ -219,6 +224,7 @@ class EscalationSteps(DecisionState):
                 t,
                 tier=target_tier,
                 owner=owner,
+                communication_owner=None,  # a full transfer: the new owner talks to the customer
                 stage=Stage.ESCALATED,
                 stage_since=self.event.occurred_at,
                 escalations=(*t.escalations, record),
@@ -238,3 +244,10 @@ def _same_instant(at: datetime | None, text: object) -> bool:
         return datetime.fromisoformat(text) == at
     except ValueError:
         return False
+
+
+def _speaker(ticket: Ticket, target: Owner) -> Owner | None:
+    """Who keeps customer communication after a split handoff to ``target``: whoever had it (the
+    communication owner of an earlier split, else the owner), unless that is the new owner."""
+    speaker = ticket.communication_owner or (ticket.owner if ticket.owner and ticket.owner.person else None)
+    return None if speaker is None or speaker.person == target.person else speaker

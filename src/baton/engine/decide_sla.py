@@ -182,7 +182,7 @@ class SlaSteps(EscalationSteps):
         matched, inputs = self.evaluate(cadence.when, rule)
         self.reasons.append(Reason(rule=rule, matched=matched, inputs=inputs))
         if matched:  # the cadence stops when its condition no longer holds; a priority change re-arms it
-            self.notify_all((cadence.notify,), rule=rule)
+            self.notify_all((cadence.notify,), rule=rule, customer_facing=True)
             self.timers_set.append(
                 TimerSpec(name=rule, due_at=self.event.occurred_at + cadence.every, data={"update": index})
             )

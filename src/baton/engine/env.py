@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from baton.model import Account, Context, Event, Ticket
+from baton.model import Account, Context, Event, Owner, Ticket
 
 __all__ = ["VIEWED_FIELDS", "account_view", "environment", "event_view", "ticket_view"]
 
@@ -16,9 +16,9 @@ __all__ = ["VIEWED_FIELDS", "account_view", "environment", "event_view", "ticket
 VIEWED_FIELDS = frozenset(
     {
         "id", "subject", "body", "channel", "requester", "account_id", "category", "severity",
-        "priority", "tier", "stage", "stage_since", "queue", "team", "owner", "tags", "created_at",
-        "updated_at", "first_response_at", "reopen_count", "customer_replies", "agent_replies",
-        "escalations", "external_links", "brief",
+        "priority", "tier", "stage", "stage_since", "queue", "team", "owner", "communication_owner",
+        "tags", "created_at", "updated_at", "first_response_at", "reopen_count", "customer_replies",
+        "agent_replies", "escalations", "external_links", "brief",
     }
 )  # fmt: skip
 
@@ -41,6 +41,8 @@ def ticket_view(t: Ticket) -> dict[str, object]:
         "queue": t.queue,
         "team": t.team,
         "owner": {"role": t.owner.role, "person": t.owner.person} if t.owner else None,
+        "communication_owner": _owner(t.communication_owner or t.owner),
+        "split": t.communication_owner is not None,
         "tags": list(t.tags),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
@@ -53,6 +55,10 @@ def ticket_view(t: Ticket) -> dict[str, object]:
         "links": [link.system for link in t.external_links],
         "brief": dict(t.brief),
     }
+
+
+def _owner(owner: Owner | None) -> dict[str, object] | None:
+    return {"role": owner.role, "person": owner.person} if owner else None
 
 
 def account_view(a: Account | None) -> dict[str, object]:

@@ -56,7 +56,9 @@ FILES = (
     "escalation.yaml",
 )
 REQUIRED = ("baton.yaml", "teams.yaml", "sla.yaml", "routing.yaml")
-SPECIAL_RECIPIENTS = frozenset({"owner", "previous_owner", "manager", "customer", "ae", "csm"})
+SPECIAL_RECIPIENTS = frozenset(
+    {"owner", "communication_owner", "previous_owner", "manager", "customer", "ae", "csm"}
+)
 # Which member identity each connector needs to reach a person: a notification through connector
 # c goes to the member's identity c, and a sync writes the assignee as their identity there.
 CONNECTOR_IDENTITY = {
@@ -731,6 +733,11 @@ class _Compiler:
             seen.add(e.name)
             self.check_role(e.to, info, [*base, "to"])
             self.check_tier(e.tier, info, [*base, "tier"])
+            if e.split and e.mode == "assist":
+                self.problems.add(
+                    info.locator.where([*base, "split"]),
+                    "`split` needs `mode: handoff`: with assist the owner keeps the ticket and the customer",
+                )
             for j, trigger in enumerate(e.on):
                 if not _known_trigger(trigger):
                     self.problems.add(info.locator.where([*base, "on", j]), f"unknown trigger {trigger!r}")
