@@ -374,23 +374,35 @@ def kpis_(
         str | None, typer.Option("--mapping", "-m", help="The history file's mapping.")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N tickets of the file.")] = None,
+    accounts: Annotated[
+        Path | None,
+        typer.Option("--accounts", help="With --history: account context (MRR bands, revenue at risk)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole document as JSON.")] = False,
 ) -> None:
     """KPIs of the live store (or, with --history, of what a history file records), see docs/kpis.md."""
     from baton.analytics.live import live_kpis
     from baton.replay.history import as_it_happened
-    from baton.replay.inputs import pick_mapping
+    from baton.replay.inputs import pick_mapping, read_accounts
     from baton.replay.report import HEADLINE, format_value
+
+    def problem(row: int, why: str) -> None:
+        err.print(f"row {row}: {why}", markup=False, highlight=False)
 
     doc: dict[str, Any]
     if history is not None:
-        chosen = pick_mapping(history, mapping)
-        done = as_it_happened(
-            history,
-            chosen,
-            limit=limit,
-            on_error=lambda row, why: err.print(f"row {row}: {why}", markup=False, highlight=False),
-        )
+        try:
+            chosen = pick_mapping(history, mapping)
+            known = (
+                read_accounts(accounts, on_error=lambda n, why: problem(n, f"{accounts}: {why}"))
+                if accounts
+                else None
+            )
+            done = as_it_happened(history, chosen, accounts=known, limit=limit, on_error=problem)
+        except (ConfigError, InputError) as exc:
+            for line in str(exc).splitlines():
+                err.print(line, markup=False, highlight=False)
+            raise typer.Exit(2) from exc
         doc = {
             "as_of": done.result.as_of.isoformat() if done.result.as_of else None,
             "events": done.events,

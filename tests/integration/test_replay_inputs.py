@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -116,3 +117,25 @@ def test_a_history_with_no_usable_event_fails_the_run_instead_of_passing_the_gat
     assert "no usable event in 2 row(s) (2 unusable): nothing to replay" in output
     assert "gate: passed" not in output
     assert not (tmp_path / "out" / "kpis.json").exists()
+
+
+def test_kpis_of_a_history_as_it_happened_read_the_accounts_given(history: Path, tmp_path: Path) -> None:
+    # A mapping that names the account column; the account file gives its MRR band.
+    builtin = (
+        Path(__file__).resolve().parents[2] / "src" / "baton" / "signals" / "mappings" / "servicenow.yaml"
+    )
+    mapping = tmp_path / "with-accounts.yaml"
+    mapping.write_text(builtin.read_text(encoding="utf-8") + "account: location\n", encoding="utf-8")
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("id,name,plan,mrr\nLocation 1,Big,enterprise,25000\nbad line,,,not a number\n")
+    args = ["kpis", "--history", str(history), "--mapping", str(mapping), "--json"]
+    without = runner.invoke(app, args)
+    with_accounts = runner.invoke(app, [*args, "--accounts", str(accounts)])
+    assert without.exit_code == 0 and with_accounts.exit_code == 0, with_accounts.output
+    plain = orjson.loads(without.stdout)["kpis"]
+    known = orjson.loads(with_accounts.stdout)["kpis"]
+    assert plain["sla_recorded_met.mrr_band.unknown"] == 1 and "sla_recorded_met.mrr_band.20k+" not in plain
+    assert known["sla_recorded_met.mrr_band.20k+"] == 1 and known["enrichment_success_rate"] == 1.0
+    assert "accounts.csv" in with_accounts.stderr  # the bad line is reported, not fatal
+    missing = runner.invoke(app, [*args, "--accounts", str(tmp_path / "none.csv")])
+    assert missing.exit_code == 2 and "none.csv" in missing.output
