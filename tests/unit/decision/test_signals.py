@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from baton.enrich.signals import build_context, derive_signals
+from baton.enrich.signals import build_context, derive_signals, text_signals
 from baton.model import Account, Stage, Ticket
 from tests.conftest import START
 from tests.helpers import event
@@ -90,3 +90,18 @@ def test_the_context_names_what_is_missing_and_carries_the_signals() -> None:
     none = build_context(account=None, account_id=None, loads={}, ticket=None, event=opening)
     assert (known.account, known.gaps, unknown.gaps, none.gaps) == (acme, (), ("account",), ("account_id",))
     assert known.signals["keywords"] == unknown.signals["keywords"] == ["outage"]
+
+
+@pytest.mark.parametrize(
+    ("text", "positive", "negative"),
+    [
+        ("not happy, terrible.", 0, 2),  # the comma ends the negation: terrible stays negative
+        ("It isn\u2019t great", 0, 1),  # a typographic apostrophe
+        ("No. Great work", 1, 0),  # a sentence apart
+        ("not so very happy", 0, 1),  # three words on: still in reach
+        ("not at all so happy", 1, 0),  # four words on: out of reach
+    ],
+)
+def test_a_negation_reaches_three_words_within_its_sentence(text: str, positive: int, negative: int) -> None:
+    _, pos, neg = text_signals(text)
+    assert (pos, neg) == (positive, negative)
