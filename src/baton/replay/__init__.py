@@ -9,29 +9,7 @@ and gates on the KPIs they produce.
   ``kpis.json`` and ``report.html``.
 
 ``docs/replay.md`` describes the command; ``docs/kpis.md`` the KPIs.
+
+Nothing is imported here: the reader process (:mod:`~baton.replay.ahead`) imports this package
+first and needs only the reading half, not the simulator, the KPIs and SQLAlchemy.
 """
-
-from baton.replay.compare import compare_kpis, compare_tickets
-from baton.replay.gate import Gate, GateResult, evaluate_gate, load_gate
-from baton.replay.history import as_it_happened, observer_policy
-from baton.replay.order import TimeOrdered
-from baton.replay.outputs import ReplayOutput, write_replay
-from baton.replay.run import PolicyRun, Replayed, RunResult, replay_history
-
-__all__ = [
-    "Gate",
-    "GateResult",
-    "PolicyRun",
-    "ReplayOutput",
-    "Replayed",
-    "RunResult",
-    "TimeOrdered",
-    "as_it_happened",
-    "compare_kpis",
-    "compare_tickets",
-    "evaluate_gate",
-    "load_gate",
-    "observer_policy",
-    "replay_history",
-    "write_replay",
-]
