@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from baton.model import Event
-from tests.conftest import START
+from tests.conftest import START, TEST_POLICY
 
 
 def event(
@@ -54,3 +56,14 @@ def outbox_row(
         "available_ms": now_ms,
         "created_ms": now_ms,
     }
+
+
+def policy_with(folder: Path, *, baton: str = "", routes: str = "") -> Path:
+    """A copy of the test policy in ``folder``, with ``baton`` appended to baton.yaml and
+    ``routes`` (YAML list items) put first in the routing list."""
+    shutil.copytree(TEST_POLICY, folder)
+    with (folder / "baton.yaml").open("a") as f:
+        f.write(baton)
+    routing = (folder / "routing.yaml").read_text().replace("routing:\n", "routing:\n" + routes, 1)
+    (folder / "routing.yaml").write_text(routing)
+    return folder

@@ -20,6 +20,8 @@ way a GraphQL server refuses an invalid document (HTTP 400, ``GRAPHQL_VALIDATION
 * New issues get the team's first ``backlog`` state, as Linear does without a ``stateId``.
 * ``drop_after(operation)``: the next such operation takes effect, then the connection is closed
   without an answer (a response lost after the vendor acted).
+* ``webhook(issue, action, updated_from=...)``: the data-change webhook body Linear sends about
+  an issue (https://linear.app/developers/webhooks), with ``webhookTimestamp`` from the clock.
 """
 
 from __future__ import annotations
@@ -164,6 +166,36 @@ class LinearStandIn(StandIn):
 
     def state(self, issue: Issue) -> State:
         return next(s for s in self.teams[issue.team_id].states if s.id == issue.state_id)
+
+    def webhook(
+        self, issue: Issue, action: str = "update", *, updated_from: dict[str, Any] | None = None
+    ) -> bytes:
+        """The body of Linear's ``Issue`` webhook about ``issue`` as it is now."""
+        state, team = self.state(issue), self.teams[issue.team_id]
+        view = issue.view()
+        data = {
+            **view,
+            "title": issue.title,
+            "priority": issue.priority,
+            "stateId": state.id,
+            "state": {"id": state.id, "name": state.name, "type": state.type},
+            "teamId": team.id,
+            "team": {"id": team.id, "key": team.key},
+            "assigneeId": issue.assignee_id,
+            "labelIds": list(issue.label_ids),
+            "updatedAt": self._now(),
+        }
+        body: dict[str, Any] = {"action": action, "type": "Issue", "data": data, "url": view["url"]}
+        if updated_from is not None:
+            body["updatedFrom"] = updated_from
+        body |= {"webhookTimestamp": int(self.clock() * 1000), "webhookId": "standin-webhook"}
+        return json.dumps(body).encode()
+
+    def move(self, issue: Issue, state_name: str) -> dict[str, Any]:
+        """A person moves ``issue`` to the state named ``state_name``; returns ``updatedFrom``."""
+        before = issue.state_id
+        issue.state_id = next(s.id for s in self.teams[issue.team_id].states if s.name == state_name)
+        return {"stateId": before}
 
     def drop_after(self, operation: str) -> None:
         self._drop.add(operation)

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_STATES",
     "OPERATIONS",
     "PRIORITIES",
+    "READ_BACK",
     "STAGE_TYPES",
     "TRANSIENT_CODES",
     "LinearConfig",
@@ -82,6 +83,9 @@ _STAGES = {
 STAGE_TYPES = {stage: kind for stage, (_, kind) in _STAGES.items()}
 DEFAULT_STATES = {stage: name for stage, (name, _) in _STAGES.items()}
 TRANSIENT_CODES = frozenset({"RATELIMITED", "INTERNAL_ERROR", "LOCK_TIMEOUT", "NETWORK_ERROR"})
+# A state's type as the Linear signal adapter reads it (signals/adapters/linear.py STATE_STAGES).
+READ_BACK = {"triage": "new", "backlog": "new", "unstarted": "new", "started": "open"}
+READ_BACK |= {"completed": "solved", "canceled": "closed"}
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _TEXT_LIMIT = 50_000  # an assumption: Linear documents no limit; this keeps requests bounded
 _T = TypeVar("_T")
@@ -318,7 +322,10 @@ class LinearConnector:
             if stage not in STAGE_TYPES:
                 raise PermanentConnectorError(f"linear sync: {stage!r} is not a Baton stage")
             issue, states = self._issue(ref)
-            fields["stateId"], wrote["status"] = pick_state(stage, states, self.config.states).id, stage
+            state = pick_state(stage, states, self.config.states)
+            # Recorded as Linear's webhook will report it back (the state's type read as a
+            # stage): pending in a started state comes back as open, and is still Baton's echo.
+            fields["stateId"], wrote["status"] = state.id, READ_BACK.get(state.type, stage)
         elif (fields or notes) and not _UUID.match(ref):
             issue = self._issue(ref)[0]  # an identifier such as ENG-12: mutations get the UUID
         issue_id = issue.id if issue else ref

@@ -17,6 +17,8 @@ jira          X-Hub-Signature: sha256=<hex>                   HMAC-SHA256(body),
 intercom      X-Hub-Signature: sha1=<hex>                     HMAC-SHA1(body), hex
 slack         X-Slack-Signature: v0=<hex>,                    HMAC-SHA256("v0:" + ts + ":" + body),
               X-Slack-Request-Timestamp                       hex; the timestamp is Unix seconds
+linear        Linear-Signature: <hex>                         HMAC-SHA256(body), hex; the body's
+                                                              webhookTimestamp (Unix ms) is checked
 freshdesk,    Authorization: Bearer <token>, or another       nothing is signed: the source sends a
 alertmanager, header per source (see :class:`TokenHeader`)    shared token, compared in constant time
 servicenow,
@@ -53,6 +55,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -65,6 +68,8 @@ from baton.errors import AuthError, ConfigError
 __all__ = [
     "DEFAULT_TOLERANCE",
     "HUB_SIGNATURE",
+    "LINEAR_SIGNATURE",
+    "LINEAR_TOLERANCE",
     "MAX_HEADER_LENGTH",
     "MAX_SECRETS",
     "PAGERDUTY_SIGNATURE",
@@ -77,6 +82,7 @@ __all__ = [
     "Verifier",
     "sign_intercom",
     "sign_jira",
+    "sign_linear",
     "sign_pagerduty",
     "sign_slack",
     "sign_token",
@@ -85,6 +91,7 @@ __all__ = [
     "verify",
     "verify_intercom",
     "verify_jira",
+    "verify_linear",
     "verify_pagerduty",
     "verify_slack",
     "verify_zendesk",
@@ -104,6 +111,9 @@ PAGERDUTY_SIGNATURE: Final = "X-PagerDuty-Signature"
 HUB_SIGNATURE: Final = "X-Hub-Signature"
 SLACK_SIGNATURE: Final = "X-Slack-Signature"
 SLACK_TIMESTAMP: Final = "X-Slack-Request-Timestamp"
+LINEAR_SIGNATURE: Final = "Linear-Signature"
+LINEAR_TOLERANCE: Final = timedelta(seconds=60)
+"""Linear asks receivers to refuse a ``webhookTimestamp`` more than a minute from their clock."""
 
 _SHA256_SIZE: Final = 32
 _SHA1_SIZE: Final = 20
@@ -111,6 +121,7 @@ _HEX: Final = re.compile(r"[0-9a-fA-F]+")
 # ASCII digits only: int() would also take "+1", " 1", "1_000" and non-ASCII (Arabic-Indic,
 # fullwidth) digits. Eleven digits reach past the year 5000, enough for any honest clock.
 _UNIX_SECONDS: Final = re.compile(r"[0-9]{1,11}")
+_MAX_UNIX_MS: Final = 10**14  # the year 5138; anything larger is not a clock reading
 # RFC 9110 token characters: what a header name may be made of.
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -247,6 +258,35 @@ def verify_slack(
     _require_match(_macs(keys, b"v0:" + stamp.encode("ascii") + b":" + body, "sha256"), [offered])
 
 
+def verify_linear(
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[str],
+    now: datetime,
+    tolerance: timedelta = LINEAR_TOLERANCE,
+) -> None:
+    """Linear webhooks: ``Linear-Signature: <hex HMAC-SHA256(secret, body)>``, and the body's
+    ``webhookTimestamp`` (Unix milliseconds) within ``tolerance`` (60 s) of ``now``.
+
+    Per https://linear.app/developers/webhooks ("Securing webhooks"): the signature covers the raw
+    body only; the time of sending is a field of that body, so it is covered by the signature, and
+    Linear recommends refusing a ``webhookTimestamp`` more than a minute away to guard against
+    replays. The signature is checked first: an unauthenticated body is never parsed. A body that
+    authenticates but carries no whole-number ``webhookTimestamp`` is refused too.
+    """
+    keys = _prepare(body=body, secrets=secrets, now=now, tolerance=tolerance)
+    offered = _hex_digest(_header(headers, LINEAR_SIGNATURE), _SHA256_SIZE, LINEAR_SIGNATURE)
+    _require_match(_macs(keys, body, "sha256"), [offered])
+    try:
+        stamp = json.loads(body).get("webhookTimestamp")
+    except (ValueError, AttributeError, RecursionError):  # not JSON, or not an object
+        stamp = None
+    if isinstance(stamp, bool) or not isinstance(stamp, int) or abs(stamp) > _MAX_UNIX_MS:
+        raise AuthError("no webhookTimestamp (Unix milliseconds) in the signed body")
+    _check_window(now.timestamp() - stamp / 1000, tolerance)
+
+
 # --- shared-token sources --------------------------------------------------------------------------
 
 
@@ -323,6 +363,7 @@ VERIFIERS: Final[Mapping[str, Verifier]] = MappingProxyType(
         "jira": verify_jira,
         "intercom": verify_intercom,
         "slack": verify_slack,
+        "linear": verify_linear,
         # These three cannot sign; they default to Authorization: Bearer. A source configured with
         # a custom header uses its own TokenHeader instead of this entry.
         "freshdesk": _BEARER,
@@ -382,6 +423,11 @@ def sign_jira(*, body: bytes, secret: str) -> dict[str, str]:
 def sign_intercom(*, body: bytes, secret: str) -> dict[str, str]:
     """The header Intercom would send for an app whose client secret is ``secret``."""
     return {HUB_SIGNATURE: f"sha1={_hex_mac(secret, body, 'sha1')}"}
+
+
+def sign_linear(*, body: bytes, secret: str) -> dict[str, str]:
+    """The header Linear would send with ``body`` (whose ``webhookTimestamp`` it signs with it)."""
+    return {LINEAR_SIGNATURE: _hex_mac(secret, body, "sha256")}
 
 
 def sign_slack(*, body: bytes, secret: str, timestamp: datetime) -> dict[str, str]:

@@ -8,7 +8,6 @@ resolves the alert by the same key.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from baton.model import Ticket
 from baton.signals.signatures import sign_pagerduty
 from baton.store import repo
 from baton.store.db import Database
-from tests.conftest import TEST_POLICY
-from tests.helpers import event
+from tests.helpers import event, policy_with
 from tests.integration.test_webhooks import Server, serve
 from tests.standins.fixtures import LOOPBACK, PAGERDUTY_KEY
 from tests.standins.pagerduty import Alert, PagerDutyStandIn, incident_webhook
@@ -39,12 +37,9 @@ PAGE_ROUTE = """
 
 @pytest.fixture
 def paging(db: Database, tmp_path: Path) -> Iterator[Server]:
-    folder = tmp_path / "policy"
-    shutil.copytree(TEST_POLICY, folder)
-    with (folder / "baton.yaml").open("a") as f:
-        f.write("sync:\n  pagerduty: {fields: [status]}\n")
-    routing = (folder / "routing.yaml").read_text().replace("routing:\n", "routing:\n" + PAGE_ROUTE, 1)
-    (folder / "routing.yaml").write_text(routing)
+    folder = policy_with(
+        tmp_path / "policy", baton="sync:\n  pagerduty: {fields: [status]}\n", routes=PAGE_ROUTE
+    )
     config = {"sources": {"pagerduty": {"secrets": [SECRET]}}}
     with serve(db, tmp_path, config, policy=folder) as server:
         yield server

@@ -29,7 +29,17 @@ from baton.signals.adapters.base import (
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "webhooks"
 RECEIVED = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-BUILT_IN = ["alertmanager", "freshdesk", "generic", "intercom", "jira", "pagerduty", "servicenow", "zendesk"]
+BUILT_IN = [
+    "alertmanager",
+    "freshdesk",
+    "generic",
+    "intercom",
+    "jira",
+    "linear",
+    "pagerduty",
+    "servicenow",
+    "zendesk",
+]
 
 
 def test_every_built_in_adapter_is_registered_under_its_source_name() -> None:

@@ -694,6 +694,7 @@ def test_the_registry_covers_every_source() -> None:
         "jira",
         "intercom",
         "slack",
+        "linear",
         "freshdesk",
         "alertmanager",
         "servicenow",

@@ -1,0 +1,251 @@
+"""Linear webhooks over real HTTP (uvicorn on loopback): the endpoint's verdicts, and an issue
+Baton created through the Linear connector meeting its own webhooks on the ticket that made it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from baton.connectors.linear import LinearConfig, LinearConnector
+from baton.engine.outbox import Outbox
+from baton.model import Ticket
+from baton.signals.signatures import sign_linear
+from baton.store import repo
+from baton.store.db import Database, open_database
+from baton.store.schema import decisions, outbox
+from tests.helpers import event, policy_with
+from tests.integration.test_webhooks import LIMIT, Server, serve
+from tests.standins.fixtures import LOOPBACK
+from tests.standins.linear import LinearStandIn
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks" / "linear"
+NEW = "lin_wh_new_5f0c2a9e71d4"
+OLD = "lin_wh_old_0b8d3c61e2a7"
+CONFIG = {"sources": {"linear": {"secrets": [NEW, OLD]}}}
+LINEAR_KEY = "lin_api_StandIn0000000000000000000000000000SECRET"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workspace = tmp_path_factory.mktemp("linear-webhooks")
+    db = open_database(f"sqlite:///{workspace / 'baton.db'}")
+    db.migrate()
+    with serve(db, workspace, CONFIG) as server:
+        yield server
+    db.dispose()
+
+
+def fresh(server: Server, name: str, *, age: float = 0, **changes: Any) -> bytes:
+    """A fixture as Linear would send it now (``age`` seconds ago), with top-level ``changes``."""
+    payload = json.loads((FIXTURES / f"{name}.json").read_bytes()) | changes
+    payload["webhookTimestamp"] = int((server.clock.now() - timedelta(seconds=age)).timestamp() * 1000)
+    return json.dumps(payload).encode()
+
+
+def post(server: Server, body: bytes, secret: str = NEW, delivery: str | None = None, **extra: str) -> Any:
+    headers = {**sign_linear(body=body, secret=secret), **extra}
+    if delivery is not None:
+        headers["Linear-Delivery"] = delivery
+    return server.post("linear", body, headers)
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("valid", 202),
+        ("signed with the old secret during a rotation", 202),
+        ("59 s old", 202),
+        ("wrong secret", 401),
+        ("one byte of the body changed", 401),
+        ("no signature", 401),
+        ("61 s old: a replay", 401),
+        ("61 s in the future", 401),
+        ("re-serialised", 401),
+    ],
+)
+def test_verdicts(shared: Server, case: str, status: int) -> None:
+    age = {"59 s old": 59, "61 s old: a replay": 61, "61 s in the future": -61}.get(case, 0)
+    body = fresh(shared, "issue_title", age=age, webhookId=f"case-{case}")
+    headers = sign_linear(
+        body=body, secret=OLD if "old secret" in case else "nope" if "wrong" in case else NEW
+    )
+    if case == "one byte of the body changed":
+        body = body.replace(b"Export fails above", b"Export fails ABOVE")
+    elif case == "no signature":
+        headers = {}
+    elif case == "re-serialised":
+        body = json.dumps(json.loads(body), indent=1).encode()
+    before = shared.stored()
+    response = shared.post("linear", body, headers)
+    assert response.status_code == status, response.text
+    if status == 401:
+        assert response.json()["error"]["code"] == "unauthorized" and shared.stored() == before
+        assert NEW not in response.text and OLD not in response.text
+    else:
+        assert response.json()["status"] == "accepted" and shared.stored() == before + 1
+
+
+def test_a_redelivery_is_stored_once(shared: Server) -> None:
+    body = fresh(shared, "issue_completed", webhookId="redelivered")
+    first, again = post(shared, body, delivery="d-77"), post(shared, body, delivery="d-77")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["status"] == "duplicate"
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "code"),
+    [
+        ("oversized", b'{"action": "update", "pad": "' + b"x" * LIMIT + b'"}', 413, None),
+        ("not an object", b"[1, 2, 3]", 401, "unauthorized"),  # no signed webhookTimestamp
+        ("not JSON", b"{not json", 401, "unauthorized"),
+    ],
+)
+def test_hostile_bodies_never_reach_the_engine(
+    shared: Server, name: str, body: bytes, status: int, code: str | None
+) -> None:
+    before = shared.stored()
+    response = post(shared, body)
+    assert response.status_code == status, response.text
+    if code:
+        assert response.json()["error"]["code"] == code
+    assert shared.stored() == before
+
+
+def test_authentic_but_unacceptable_bodies(shared: Server) -> None:
+    deep: dict[str, Any] = {"v": 1}
+    for _ in range(100):
+        deep = {"v": deep}
+    stamp = int(shared.clock.now().timestamp() * 1000)
+    nested = json.dumps({"action": "update", "type": "Issue", "data": deep, "webhookTimestamp": stamp})
+    assert post(shared, nested.encode()).status_code == 400  # deeper than the JSON limit
+    no_action = json.dumps({"type": "Issue", "data": {"id": "i-1"}, "webhookTimestamp": stamp})
+    response = post(shared, no_action.encode())
+    assert response.status_code == 422 and "action" in response.json()["error"]["message"]
+    ignored = post(shared, fresh(shared, "project_updated"))
+    assert (ignored.status_code, ignored.json()["status"]) == (200, "ignored")
+
+
+def test_a_source_not_in_the_webhooks_file_is_not_accepted(db: Database, tmp_path: Path) -> None:
+    with serve(db, tmp_path, {"sources": {}}) as server:
+        body = fresh(server, "issue_title")
+        assert post(server, body).status_code == 503
+
+
+# -- an issue Baton created, and its webhooks -------------------------------------------------------
+
+BUG_ROUTE = """
+  - name: bugs
+    when: '"bug" in ticket.subject'
+    set: {queue: bugs, tier: L2, owner: l2}
+    actions:
+      - {name: file-bug, connector: linear, kind: create_issue, params: {title: A bug, priority: high}}
+"""
+
+
+@pytest.fixture
+def linked(db: Database, tmp_path: Path) -> Iterator[Server]:
+    folder = policy_with(tmp_path / "policy", baton="sync:\n  linear: {fields: [status]}\n", routes=BUG_ROUTE)
+    with serve(db, tmp_path, CONFIG, policy=folder) as server:
+        yield server
+
+
+def _ticket(db: Database, ticket_id: str) -> Ticket:
+    with db.reader.connect() as conn:
+        return repo.load_tickets(conn, [ticket_id])[ticket_id]
+
+
+def _reasons(db: Database, ticket_id: str) -> list[str]:
+    """The rules of the ticket's last decision."""
+    with db.reader.connect() as conn:
+        body = (
+            conn.execute(
+                select(decisions.c.body)
+                .where(decisions.c.ticket_id == ticket_id)
+                .order_by(decisions.c.event_seq.desc())
+            )
+            .scalars()
+            .first()
+        )
+    record = body if isinstance(body, dict) else json.loads(body)
+    return [reason["rule"] for reason in record["reasons"]]
+
+
+def _pending(db: Database) -> list[tuple[str, str]]:
+    """(connector, action) of every action waiting to be delivered."""
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.connector, outbox.c.action_name).where(outbox.c.status == "pending")
+        )
+        return [(r.connector, r.action_name) for r in rows]
+
+
+def test_an_issue_baton_created_meets_its_webhooks_and_batons_own_change_is_not_acted_on(
+    linked: Server, db: Database
+) -> None:
+    clock = linked.clock
+    with LinearStandIn(LINEAR_KEY, clock=lambda: clock.now().timestamp()) as standin:
+        config = LinearConfig(
+            api_key=LINEAR_KEY, api_url=f"{standin.url}/graphql", team_id=standin.team.id, http=LOOPBACK
+        )
+        connector = LinearConnector(config, clock=clock)
+        box = Outbox(
+            db=db, connectors={"linear": connector}, clock=clock, worker="w1", linker=linked.engine.ingest_in
+        )
+        try:
+            (opened,) = linked.engine.ingest([event(1, subject="bug in the CSV export")])
+            ticket_id = opened.ticket_id
+            assert ticket_id is not None
+            while box.deliver().claimed:
+                pass
+            (issue_id,) = standin.issues
+            issue = standin.issues[issue_id]
+            assert ("linear", issue.id) in {(x.system, x.id) for x in _ticket(db, ticket_id).external_links}
+
+            # Baton waits on the customer: pending is a started state in Linear, which Linear's
+            # webhook reports as open. It lands on the ticket that filed the issue, and is
+            # recognised as Baton's own change: the ticket stays pending.
+            linked.engine.ingest([event(2, "status.changed", ticket=1, status="pending")])
+            while box.deliver().claimed:
+                pass
+            issue = standin.issues[issue_id]  # the stand-in keeps each update as a new record
+            assert standin.state(issue).name == "In Progress"
+            response = post(linked, standin.webhook(issue, updated_from={"stateId": "x"}), delivery="lin-1")
+            assert response.status_code == 202, response.text
+            assert response.json()["events"][0]["ticket_id"] == ticket_id
+            assert "sync.echo" in _reasons(db, ticket_id) and _ticket(db, ticket_id).stage == "pending"
+
+            # Baton solves the ticket: the sync moves the issue to Done, and the echo is not news.
+            linked.engine.ingest([event(3, "ticket.solved", ticket=1)])
+            while box.deliver().claimed:
+                pass
+            issue = standin.issues[issue_id]
+            assert standin.state(issue).name == "Done" and _pending(db) == []
+            response = post(linked, standin.webhook(issue, updated_from={"stateId": "y"}), delivery="lin-2")
+            assert response.json()["events"][0]["ticket_id"] == ticket_id
+            assert "sync.echo" in _reasons(db, ticket_id) and _pending(db) == []
+
+            # An engineer reopens it in Linear: news, acted on (not written back to Linear itself).
+            reopened = standin.webhook(issue, updated_from=standin.move(issue, "In Progress"))
+            assert post(linked, reopened, delivery="lin-3").status_code == 202
+            assert _ticket(db, ticket_id).stage == "open" and "sync.echo" not in _reasons(db, ticket_id)
+            # The policy acts on it (the owner hears of the reopen); nothing goes back to Linear.
+            assert _pending(db) == [("log", "notify.reopened")]
+        finally:
+            connector.close()
+
+
+def test_a_webhook_arriving_before_the_link_is_recorded_still_finds_the_ticket(linked: Server) -> None:
+    """The issue's description names the ticket, as the connector writes it."""
+    (opened,) = linked.engine.ingest([event(1, subject="bug in the invoice PDF")])
+    assert opened.ticket_id is not None
+    body = json.loads((FIXTURES / "issue_created.json").read_bytes())
+    body["data"]["description"] = f"Invoices render blank.\n\nbaton-ticket: {opened.ticket_id}"
+    body["webhookTimestamp"] = int(linked.clock.now().timestamp() * 1000)
+    response = post(linked, json.dumps(body).encode(), delivery="lin-early")
+    assert response.status_code == 202 and response.json()["events"][0]["ticket_id"] == opened.ticket_id
