@@ -247,7 +247,7 @@ class Outbox:
                 raise PermanentConnectorError(f"no connector named {action.connector!r} is configured")
             delivery = connector.send(outbound)
         except PermanentConnectorError as exc:
-            self._finish(action, status="dead", kind="action.dead", detail=_error(str(exc), exc))
+            self._finish(action, status="dead", kind="action.dead", detail=_error(str(exc), exc), failed=True)
             stats.dead += 1
             return True
         except DeferredDelivery as exc:  # the vendor is fine; the connector wants to wait
@@ -262,7 +262,9 @@ class Outbox:
                 error, hint = f"{exc.__class__.__name__}: {exc}", None
             opened = self.breakers.failed(action.connector, error=error)
             if failures >= self.max_attempts:
-                self._finish(action, status="dead", kind="action.dead", detail=_error(error, exc))
+                self._finish(
+                    action, status="dead", kind="action.dead", detail=_error(error, exc), failed=True
+                )
                 stats.dead += 1
             else:
                 delay = backoff_seconds(failures, retry_after=hint, rng=self.rng)
@@ -282,7 +284,9 @@ class Outbox:
         kind: str,
         delivery: Delivery | None = None,
         detail: dict[str, Any] | None = None,
+        failed: bool = False,
     ) -> None:
+        """``failed``: this send failed (it counts among the action's failures)."""
         now = self.clock.now()
         body: dict[str, Any] = {**_about(action), **(detail or {})}
         if delivery is not None:
@@ -292,7 +296,8 @@ class Outbox:
             if delivery.link is not None:
                 body["link"] = delivery.link.model_dump(mode="json", exclude_none=True)
         with self.db.write() as conn:
-            if not self._still_ours(conn, action, status=status, now_ms=to_ms(now)):
+            error = (detail or {}).get("error") if status == "dead" else None
+            if not self._still_ours(conn, action, status=status, error=error, failed=failed):
                 return  # our lease ran out and another worker owns the row now
             if status == "done" and not (detail or {}).get("recovered"):
                 conn.execute(
@@ -453,14 +458,18 @@ class Outbox:
         self._held_until[action.id] = until
         return True
 
-    def _still_ours(self, conn: Connection, action: ClaimedAction, *, status: str, now_ms: int) -> bool:
+    def _still_ours(
+        self, conn: Connection, action: ClaimedAction, *, status: str, error: str | None, failed: bool
+    ) -> bool:
+        """Record the outcome while the claim is ours; a dead action keeps the error that ended it."""
         result = conn.execute(
             update(outbox)
             .where(outbox.c.id == action.id, outbox.c.claimed_by == self.worker, outbox.c.status == "claimed")
             .values(
                 status=status,
                 claimed_until_ms=None,
-                last_error=None if status == "done" else outbox.c.last_error,
+                last_error=None if status == "done" else error[:2_000] if error else outbox.c.last_error,
+                failures=outbox.c.failures + 1 if failed else outbox.c.failures,
             )
         )
         return bool(result.rowcount)
