@@ -16,7 +16,7 @@ from baton.connectors.config import HttpConfig, WebhookConfig
 from baton.connectors.webhook import WebhookConnector
 from baton.engine.breaker import Breakers, BreakerSettings, circuit_states
 from baton.engine.outbox import Outbox
-from baton.errors import TransientConnectorError
+from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.store.db import Database
 from baton.store.schema import audit_log, outbox
 from tests.helpers import outbox_row
@@ -100,7 +100,9 @@ def drain(db: Database, box: Outbox, clock: FakeClock, healthy: Callable[[], int
 def assert_dead_after_exactly(db: Database, attempts: int) -> None:
     with db.reader.connect() as conn:
         dead = conn.execute(
-            select(outbox.c.idempotency_key, outbox.c.attempts).where(outbox.c.status == "dead")
+            select(outbox.c.idempotency_key, outbox.c.attempts, outbox.c.failures).where(
+                outbox.c.status == "dead"
+            )
         ).one()
         records = [
             (kind, json.loads(body))
@@ -111,7 +113,7 @@ def assert_dead_after_exactly(db: Database, attempts: int) -> None:
                 )
             )
         ]
-    assert (dead.idempotency_key, dead.attempts) == ("poison", attempts)
+    assert (dead.idempotency_key, dead.attempts, dead.failures) == ("poison", attempts, attempts)
     assert [kind for kind, _ in records] == ["action.failed"] * (attempts - 1) + ["action.dead"]
     assert [body["attempt"] for _, body in records] == list(range(1, attempts + 1))
 
@@ -261,3 +263,32 @@ def test_half_open_gives_its_one_trial_to_one_worker_at_a_time(db: Database, clo
     with db.reader.connect() as conn:
         assert circuit_states(conn, now=clock.now())[0]["state"] == "open"
     assert box.deliver(limit=10).claimed == 0
+
+
+def test_a_dead_lettered_action_says_why_and_counts_every_failure(db: Database, clock: FakeClock) -> None:
+    """What `baton outbox list` shows: the error that killed the action, and as many failures as
+    the target saw, whether it died at once (a permanent error) or at the attempt limit."""
+    queue(db, clock, [("T-1", "jira", "gone"), ("T-2", "jira", "flaky")])
+
+    class Failing:
+        name = "jira"
+
+        def send(self, action: OutboundAction) -> Delivery:
+            if action.params["key"] == "gone":
+                raise PermanentConnectorError("HTTP 410 Gone: the project was deleted")
+            raise TransientConnectorError(f"HTTP 503 on attempt {action.attempt}", retry_after=0)
+
+    box = Outbox(db=db, connectors={"jira": Failing()}, clock=clock, worker="w", max_attempts=3)
+    for _ in range(5):
+        box.deliver()
+        clock.advance(timedelta(minutes=1))
+    with db.reader.connect() as conn:
+        rows = conn.execute(
+            select(
+                outbox.c.idempotency_key, outbox.c.status, outbox.c.failures, outbox.c.last_error
+            ).order_by(outbox.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("gone", "dead", 1, "HTTP 410 Gone: the project was deleted"),
+        ("flaky", "dead", 3, "HTTP 503 on attempt 3"),
+    ]
