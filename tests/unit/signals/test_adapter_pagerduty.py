@@ -146,3 +146,14 @@ def test_priority_from_the_priority_else_the_urgency(
 def test_bodies_that_are_not_v3_webhooks_are_refused(body: object, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment):
         ADAPTER.parse(Delivery.from_bytes(json.dumps(body).encode(), received_at=RECEIVED))
+
+
+def test_over_long_ids_are_refused_or_dropped_not_a_server_error() -> None:
+    body = json.loads((FIXTURES / "triggered.json").read_bytes())
+    body["event"]["data"]["incident_key"] = "k" * 300  # cannot be a dedup key (at most 255)
+    body["event"]["data"]["html_url"] = "https://acme.pagerduty.com/" + "x" * 3_000
+    [event] = ADAPTER.parse(Delivery.from_bytes(json.dumps(body).encode(), received_at=RECEIVED))
+    assert event.external == ExternalLink(system="pagerduty.incident", id="PGR0VU2")
+    body["event"]["data"]["id"] = "P" * 300
+    with pytest.raises(InputError, match="at most 256"):
+        ADAPTER.parse(Delivery.from_bytes(json.dumps(body).encode(), received_at=RECEIVED))

@@ -54,6 +54,7 @@ from typing import Any, Final
 from baton.errors import InputError
 from baton.model import Event, EventType, ExternalLink, Priority, Stage
 from baton.signals.adapters.base import (
+    MAX_ID_LENGTH,
     Delivery,
     Draft,
     build_events,
@@ -111,11 +112,15 @@ class PagerDutyAdapter:
         data = obj(event, "data")
         incident = data if text(data, "type") == "incident" else obj(data, "incident")
         incident_id = text(incident, "id")
-        if incident_id is None:
-            raise InputError(f"PagerDuty {event_type} event names no incident")
+        if incident_id is None or len(incident_id) > MAX_ID_LENGTH:
+            raise InputError(
+                f"PagerDuty {event_type} event names no incident (an id of at most 256 characters)"
+            )
         url = text(incident, "html_url")
+        url = url if url is not None and len(url) <= 2_048 else None
         by_id = ExternalLink(system=INCIDENT_SYSTEM, id=incident_id, url=url)
         key = text(incident, "incident_key") if incident is data else None
+        key = key if key is not None and len(key) <= MAX_ID_LENGTH else None  # longer: no dedup key
         by_key = ExternalLink(system=self.source, id=key, url=url) if key else None
         agent = obj(event, "agent")
         draft = Draft(
