@@ -118,6 +118,7 @@ def test_the_view_changes_with_every_viewed_field_and_no_other() -> None:
         "queue": "q",
         "team": "t",
         "owner": Owner(role="l2", person=None),
+        "communication_owner": Owner(role="l1", person="al"),
         "tags": ("b",),
         "created_at": START + timedelta(2),
         "updated_at": START + timedelta(3),
