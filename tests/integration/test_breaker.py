@@ -152,7 +152,7 @@ def test_a_poison_target_that_hangs_until_the_timeout_does_not_hold_up_the_healt
     queue(db, clock, poison_rows())
     with WebhookStandIn(WEBHOOK_SECRET, now=lambda: clock.now().timestamp()) as hook:
         hook.inject(Fault.hang(30).matching(b'"key":"poison"').always())
-        http = HttpConfig(allow=("127.0.0.1/32",), connect_timeout=1.0, read_timeout=0.3, total_timeout=2.0)
+        http = HttpConfig(allow=("127.0.0.1/32",), connect_timeout=1.0, read_timeout=0.5, total_timeout=2.0)
         connector = WebhookConnector(
             WebhookConfig(url=f"{hook.url}/hooks/baton", secret=SecretStr(WEBHOOK_SECRET), http=http),
             clock=clock,
