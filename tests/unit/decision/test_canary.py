@@ -83,3 +83,18 @@ def test_only_rules_in_shadow_leave_tickets_without_a_home(problems_after: Probl
     )
     assert len(problems) == 1 and "no catch-all rule" in problems[0], problems
     assert problems[0].startswith(f"{path}:1:"), problems
+
+
+def test_a_share_outside_zero_to_one_is_a_located_error(problems_after: Problems) -> None:
+    for name, old, new, message in (
+        ("routing.yaml", "canary: 0.3", "canary: 1.5", "less than or equal to 1"),
+        (
+            "sla.yaml",
+            "escalate: tier_up, shadow: true",
+            "escalate: tier_up, canary: -0.1",
+            "greater than or equal to 0",
+        ),
+    ):
+        problems, path, line = problems_after(name, old, new)
+        assert len(problems) == 1, problems
+        assert problems[0].startswith(f"{path}:{line}:") and message in problems[0], problems
