@@ -103,6 +103,13 @@ def text_signals(text: str) -> tuple[frozenset[str], int, int]:
     return frozenset(found), positive, negative
 
 
+@lru_cache(maxsize=4_096)
+def _opening_signals(subject: str, report: str) -> tuple[frozenset[str], int, int]:
+    # Keyed by the two strings, whose hashes Python keeps: the same ticket's subject and report
+    # come back on every event, and joining them first would hash the whole text each time.
+    return text_signals(f"{subject}\n{report}")
+
+
 def derive_signals(
     ticket: Ticket | None, event: Event, given: Mapping[str, JsonValue] | None = None
 ) -> dict[str, JsonValue]:
@@ -111,7 +118,7 @@ def derive_signals(
     f = event.fields
     subject = ticket.subject if ticket is not None else (f.subject or "")
     report = ticket.body if ticket is not None else (f.body or "")
-    keywords, positive, negative = text_signals(f"{subject}\n{report}")
+    keywords, positive, negative = _opening_signals(subject, report)
     customer_text = f.body if event.type == EventType.CUSTOMER_REPLIED else None
     if customer_text:
         more, pos, neg = text_signals(customer_text)
