@@ -3,6 +3,8 @@ database context."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +18,19 @@ from baton.store.db import Database, open_database
 
 __all__ = ["Workspace", "database", "err", "out", "settings_for"]
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+# Output that goes to a file or a CI log is read whole and searched, not seen on an 80-column
+# screen: lines are never wrapped, and tables get room (COLUMNS, when set, still decides).
+_PIPED_WIDTH = 240
+
+
+def _console(*, stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    piped = "COLUMNS" not in os.environ and not stream.isatty()
+    return Console(stderr=stderr, soft_wrap=True, width=_PIPED_WIDTH if piped else None)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 Workspace = Annotated[
     Path | None, typer.Option("--workspace", "-w", help="Workspace folder (BATON_WORKSPACE).")

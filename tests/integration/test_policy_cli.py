@@ -10,12 +10,22 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from baton import cli_common
 from baton.cli import app
 from baton.policy.testing import TestCase, load_cases
 from tests.conftest import EXAMPLE_POLICY
 
-# Wide enough that no table cell wraps, so names and messages can be looked for whole.
-runner = CliRunner(env={"COLUMNS": "400"})
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wide enough that no table cell wraps, so names and messages can be looked for whole. The
+    consoles are made once, at import, so the width is set on them (COLUMNS in the runner's
+    environment would come too late; pytest-xdist's workers have COLUMNS=80)."""
+    monkeypatch.setattr(cli_common.out, "width", 400)
+    monkeypatch.setattr(cli_common.err, "width", 400)
+
 
 BILLING_DISPUTE = """\
 account: {id: acme, name: Acme, plan: enterprise, mrr: 20000, renewal_date: 2026-04-01, ae: jo@acme.example}
