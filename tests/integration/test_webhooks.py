@@ -402,6 +402,12 @@ def signed_jira(shared: Server, body: bytes) -> httpx.Response:
     return shared.post("jira", body, sign_jira(body=body, secret=NEW))
 
 
+def _long_issue_id() -> bytes:
+    body = json.loads((FIXTURES / "jira" / "issue_created.json").read_bytes())
+    body["issue"]["id"] = "9" * 300
+    return json.dumps(body).encode()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
@@ -409,6 +415,7 @@ def signed_jira(shared: Server, body: bytes) -> httpx.Response:
         (json.dumps({"webhookEvent": "x", "items": list(range(1001))}).encode(), 400, "too_array"),
         (b"{not json", 422, "invalid"),
         (json.dumps({"webhookEvent": "jira:issue_created", "issue": {}}).encode(), 422, "invalid"),
+        (_long_issue_id(), 422, "invalid"),  # a field no canonical event can hold
     ],
 )
 def test_authentic_but_unacceptable_bodies(shared: Server, body: bytes, status: int, code: str) -> None:

@@ -281,7 +281,14 @@ def webhook_router(*, settings: Settings, batcher: Batcher | None, clock: Clock)
             max_depth=settings.max_json_depth,
             max_array=settings.max_json_array,
         )
-        events = entry.adapter.parse(delivery)
+        try:
+            events = entry.adapter.parse(delivery)
+        except ValidationError as exc:  # e.g. an id longer than any canonical event may hold
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or exc.title
+            raise InputError(
+                f"the {source} payload cannot be a Baton event: {where}: {first['msg']}"
+            ) from None
         for event in events:
             if event.source != source and event.source in installed:
                 raise InputError(f"events sent to {source} may not claim source {event.source!r}")
