@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from baton.cli_common import Workspace, err, out
@@ -64,15 +65,17 @@ def policy_test(directory: Path) -> None:
     for where, case in load_cases(directory):
         if isinstance(case, str):
             failed += 1
-            table.add_row("[red]ERROR[/red]", "", where, case)
+            table.add_row("[red]ERROR[/red]", "", escape(where), escape(case))
             continue
         result = run_case(policy, case, where=where)
         if result.ok:
             passed += 1
-            table.add_row("[green]PASS[/green]", case.name, where, "")
+            table.add_row("[green]PASS[/green]", escape(case.name), escape(where), "")
         else:
             failed += 1
-            table.add_row("[red]FAIL[/red]", case.name, where, "\n".join(result.failures))
+            table.add_row(
+                "[red]FAIL[/red]", escape(case.name), escape(where), escape("\n".join(result.failures))
+            )
     if not passed and not failed:
         _fail(f"{directory / 'tests'}: no test cases (*.yaml files, each a list of cases)")
     out.print(table)

@@ -93,6 +93,27 @@ def test_policy_test_reports_a_case_file_it_cannot_read_as_an_error(folder: Path
     assert "1 failed" in result.stdout
 
 
+def test_policy_test_reports_a_time_that_is_not_a_duration_where_it_is_written(folder: Path) -> None:
+    # It used to be read as no time at all, and the case ran at its start.
+    (folder / "tests" / "zz-when.yaml").write_text(
+        "- name: '[bold]odd[/bold] timing'\n  ticket: {subject: hello}\n"
+        "  events:\n    - {after: soon, type: customer.replied}\n"
+    )
+    result = policy("test", str(folder))
+    assert result.exit_code == 1
+    where = f"{folder / 'tests' / 'zz-when.yaml'}:4:8"  # the event that says it
+    assert where in result.stdout, result.stdout
+    assert "events.0.after: 'soon' is not a duration (use e.g. 30m, 1h30m or 2d)" in result.stdout
+
+
+def test_policy_test_prints_case_names_as_written(folder: Path) -> None:
+    (folder / "tests" / "zz-name.yaml").write_text(
+        "- name: '[bold]exactly[/bold] this'\n  ticket: {subject: hi}\n  expect: {route: nowhere}\n"
+    )
+    result = policy("test", str(folder))
+    assert "[bold]exactly[/bold] this" in result.stdout  # not taken for markup
+
+
 def test_policy_test_without_cases_fails_and_says_so(folder: Path) -> None:
     shutil.rmtree(folder / "tests")
     result = policy("test", str(folder))

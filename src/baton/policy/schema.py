@@ -59,7 +59,8 @@ __all__ = [
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Expression = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
-DurationText = Annotated[str, StringConstraints(pattern=r"^\s*(\d+\s*[dhms]\s*)+$")]
+DURATION_PATTERN = r"^\s*(\d+\s*[dhms]\s*)+$"
+DurationText = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 IDENTITY_SYSTEMS = (
     "email",
     "zendesk",

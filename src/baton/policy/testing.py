@@ -21,18 +21,19 @@ simulated time (:class:`~baton.engine.simulate.Simulator`), so SLA timers fire a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from baton.engine.simulate import Simulator
 from baton.model import Account, Decision, Event, load
 from baton.policy.model import Policy
-from baton.policy.schema import parse_duration_text
+from baton.policy.schema import DURATION_PATTERN, parse_duration_text
 from baton.policy.source import SourceError, read_yaml
 
 __all__ = ["CaseResult", "TestCase", "explain", "load_cases", "run_case"]
@@ -52,6 +53,13 @@ class CaseEvent(_Model):
     status: str | None = None
     priority: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(DURATION_PATTERN, value):
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30m, 1h30m or 2d)")
+        return value
 
 
 class Expect(_Model):
@@ -119,7 +127,7 @@ def load_cases(directory: Path) -> Iterator[tuple[str, TestCase | str]]:
                 first = exc.errors()[0]
                 yield (
                     located.locator.where([i, *first["loc"]]),
-                    f"{'.'.join(map(str, first['loc']))}: {first['msg']}",
+                    f"{'.'.join(map(str, first['loc']))}: {first['msg'].removeprefix('Value error, ')}",
                 )
 
 
