@@ -27,6 +27,7 @@ from baton.model import (
     EscalationRecord,
     Event,
     EventType,
+    ExternalLink,
     Owner,
     Priority,
     Reason,
@@ -65,6 +66,19 @@ def linked_item(ticket: Ticket, event: Event) -> bool:
     if event.external is None or not ticket.external_links:
         return False
     return event.external.system != ticket.external_links[0].system
+
+
+def with_link(links: tuple[ExternalLink, ...], link: ExternalLink) -> tuple[ExternalLink, ...]:
+    """``links`` with ``link`` in them: one link per (system, id). A link already there keeps its
+    place; it takes the new one's URL only if it had none (a connector records the id it made, the
+    vendor's webhook later brings the same id with its web address). ``links`` itself, unchanged,
+    when there is nothing to add."""
+    for i, have in enumerate(links):
+        if have.system == link.system and have.id == link.id:
+            if have.url or not link.url:
+                return links
+            return (*links[:i], link, *links[i + 1 :])
+    return (*links, link)
 
 
 def new_ticket_id(event: Event) -> str:
@@ -242,8 +256,10 @@ class _Decider(SlaSteps):
     def apply_event(self) -> None:
         e, t = self.event, self.ticket
         self.merge_fields()
-        if e.external is not None and e.external not in t.external_links:
-            self.changed(replace(self.ticket, external_links=(*self.ticket.external_links, e.external)))
+        if e.external is not None:
+            links = with_link(t.external_links, e.external)
+            if links is not t.external_links:
+                self.changed(replace(self.ticket, external_links=links))
         brief = e.data.get("brief")
         if isinstance(brief, dict):
             merged = {

@@ -95,7 +95,9 @@ def test_a_paged_incidents_webhooks_land_on_the_ticket_that_paged(
         acked = incident_webhook(alert, "incident.acknowledged", event_id="evt-3")
         assert _post(paging, acked) == ticket_id
 
-        links = {(link.system, link.id) for link in _ticket(db, ticket_id).external_links}
+        kept = _ticket(db, ticket_id).external_links
+        links = {(link.system, link.id) for link in kept}
+        assert len(kept) == len(links), f"one link per system and id: {kept}"
         assert ("pagerduty", alert.dedup_key) in links
         assert ("pagerduty.incident", alert.incident_id) in links
         # The incident's key stays the ticket's only PagerDuty link: what a sync resolves.
