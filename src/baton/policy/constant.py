@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from baton.errors import ExpressionError
 from baton.policy.expr import compile_expression
@@ -85,32 +85,63 @@ class FirstMatch:
         return None
 
 
+# What a part of a condition is known to do whatever the data: ALWAYS holds (and never fails),
+# FALSE never holds and never fails, NO_MATCH is false or fails (either way no match, but it may
+# fail, which a `not` or an `or` around it does not undo), None: it depends.
+_Truth = Literal["always", "false", "no_match"] | None
+ALWAYS: Final = "always"
+FALSE: Final = "false"
+NO_MATCH: Final = "no_match"
+
+
 def _truth(node: ast.expr) -> bool | None:
+    found = _fold(node)
+    return None if found is None else found == ALWAYS
+
+
+def _fold(node: ast.expr) -> _Truth:
     match node:
         case ast.BoolOp(op=ast.And(), values=values):
-            parts = [_truth(value) for value in values]
-            # A false part stops the match whatever comes before it: earlier parts were true,
-            # or false, or failed, and each of those is no match.
-            if False in parts:
-                return False
-            return True if all(part is True for part in parts) else None
-        case ast.BoolOp(op=ast.Or(), values=values):
+            # Left to right: the first part that is false ends it; a part before it that may fail
+            # makes the whole fail instead. Either way, no match.
+            unsure = False
             for value in values:
-                part = _truth(value)
+                part = _fold(value)
+                if part == FALSE:
+                    return NO_MATCH if unsure else FALSE
+                if part == NO_MATCH:
+                    return NO_MATCH
                 if part is None:
-                    return None  # it may fail, and then what follows is never reached
-                if part:
-                    return True
-            return False
+                    unsure = True
+            if not unsure:
+                return ALWAYS
+            return NO_MATCH if any(_fold(v) in (FALSE, NO_MATCH) for v in values) else None
+        case ast.BoolOp(op=ast.Or(), values=values):
+            safe = True  # every part so far was false without failing
+            for value in values:
+                part = _fold(value)
+                if part == ALWAYS:
+                    return ALWAYS if safe else None  # reached only if nothing before it failed
+                if part == NO_MATCH:
+                    safe = False
+                elif part is None:
+                    return None  # it may hold, or fail before what follows is reached
+            return FALSE if safe else NO_MATCH
         case ast.UnaryOp(op=ast.Not(), operand=operand):
-            inner = _truth(operand)
-            return None if inner is None else not inner
+            inner = _fold(operand)
+            # `not` turns false into true but leaves a failure a failure: no_match is unknown.
+            if inner == ALWAYS:
+                return FALSE
+            return ALWAYS if inner == FALSE else None
         case ast.IfExp(test=test, body=body, orelse=orelse):
-            chosen = _truth(test)
-            if chosen is not None:
-                return _truth(body if chosen else orelse)
-            # The test may fail (no match), so only "never" survives an unknown test.
-            return False if _truth(body) is False and _truth(orelse) is False else None
+            chosen, yes, no = _fold(test), _fold(body), _fold(orelse)
+            if chosen == ALWAYS:
+                return yes
+            if chosen == FALSE:
+                return no
+            # The test may fail (no match) or choose either branch it can reach.
+            reachable = [no] if chosen == NO_MATCH else [yes, no]
+            return NO_MATCH if all(branch in (FALSE, NO_MATCH) for branch in reachable) else None
     called = {id(part.func) for part in ast.walk(node) if isinstance(part, ast.Call)}
     if any(isinstance(part, ast.Name) and id(part) not in called for part in ast.walk(node)):
         return None  # it reads data
@@ -119,4 +150,6 @@ def _truth(node: ast.expr) -> bool | None:
     except ExpressionError:
         return None  # e.g. days_until(...), which reads the clock
     holds, error = compiled.evaluate_bool_safe({})
-    return None if error is not None else holds
+    if error is not None:
+        return None
+    return ALWAYS if holds else FALSE

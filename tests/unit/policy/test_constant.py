@@ -31,6 +31,8 @@ NEVER = [
     "False or 0 or ''",
     "False if ticket.vip else 0",  # both branches are false
     "not (True or ticket.vip)",
+    "ticket.vip and False or False",  # the and fails or is false; the or cannot make it hold
+    "not (1 == 1 and True)",
 ]
 DEPENDS = [
     "ticket.priority == 'high'",
@@ -41,7 +43,23 @@ DEPENDS = [
     "hours_since(ticket.created_at) > -1",
     "ticket.x == ticket.x",
     "1 < 'a'",  # always fails when evaluated: not "always" or "never" by form
+    # A part that may fail, under `not`, before an `or` or as an `if` test: failing is no match,
+    # and a `not` or an `or` does not turn that into a match.
+    "not (account.mrr / account.seats > 100 and False)",
+    "(account.mrr / account.seats > 100 and False) or True",
+    "True if (account.mrr / account.seats > 100 and False) else True",
+    "not (ticket.vip and False)",
 ]
+
+
+def test_a_part_that_may_fail_is_not_taken_for_false_under_not() -> None:
+    # The reviewer's case: the division fails when seats is 0, and the rule then does not match.
+    from baton.policy.expr import compile_expression
+
+    source = "not (account.mrr / account.seats > 100 and False)"
+    matched, error = compile_expression(source).evaluate_bool_safe({"account": {"mrr": 5, "seats": 0}})
+    assert (matched, error is not None) == (False, True)
+    assert truth(source) is None
 
 
 @pytest.mark.parametrize("source", ALWAYS)
