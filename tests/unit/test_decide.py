@@ -145,6 +145,17 @@ def test_threshold_warning_then_breach_escalates_one_tier(policy: Policy) -> Non
     assert breach.actions[0].params["to"] == b.owner.person
 
 
+def test_a_second_tier_up_keeps_the_time_the_ticket_was_escalated(policy: Policy) -> None:
+    # stage_since is when the stage last changed: L1 -> L2 escalates the ticket, L2 -> L3 moves it
+    # within the stage. A time-in-stage rule on "escalated" must not start again at every tier.
+    t = opened(policy, priority="urgent").ticket
+    first = follow(policy, t, timer(1, "first_response", 100, 30), at_min=30).ticket
+    assert (first.tier, first.stage, first.stage_since) == ("L2", Stage.ESCALATED, START + minutes(30))
+    second = follow(policy, first, timer(2, "resolution", 100, 480), at_min=480).ticket
+    assert (second.tier, second.stage) == ("L3", Stage.ESCALATED)
+    assert second.stage_since == START + minutes(30)
+
+
 def test_breach_at_the_top_tier_notifies_without_moving(policy: Policy) -> None:
     t = replace(opened(policy).ticket, tier="L3")
     d = follow(policy, t, timer(1, "resolution", 100, 5000), at_min=5000)

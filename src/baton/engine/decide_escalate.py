@@ -103,7 +103,8 @@ class EscalationSteps(DecisionState):
                 "owner": target,
                 "communication_owner": _speaker(t, target) if rule.split else None,
                 "stage": Stage.ESCALATED,
-                "stage_since": self.event.occurred_at,
+                # stage_since is when the stage last changed: a second handoff keeps it
+                "stage_since": t.stage_since if t.stage == Stage.ESCALATED else self.event.occurred_at,
             }
             if rule.tier:
                 update["tier"] = rule.tier
@@ -226,7 +227,7 @@ class EscalationSteps(DecisionState):
                 owner=owner,
                 communication_owner=None,  # a full transfer: the new owner talks to the customer
                 stage=Stage.ESCALATED,
-                stage_since=self.event.occurred_at,
+                stage_since=t.stage_since if t.stage == Stage.ESCALATED else self.event.occurred_at,
                 escalations=(*t.escalations, record),
             )
         )
