@@ -57,6 +57,7 @@ class Runtime:
                 failures_to_open=settings.circuit_failures_to_open,
                 cooldown=timedelta(seconds=settings.circuit_cooldown_seconds),
                 fallback_connector=settings.circuit_fallback_connector,
+                trial_hold=timedelta(seconds=settings.lease_seconds),
             ),
             connectors=connectors,
             policy=lambda: self.engine.policy,

@@ -265,6 +265,65 @@ def test_half_open_gives_its_one_trial_to_one_worker_at_a_time(db: Database, clo
     assert box.deliver(limit=10).claimed == 0
 
 
+def test_a_trial_is_held_as_long_as_its_send_may_last_not_only_one_cooldown(
+    db: Database, clock: FakeClock
+) -> None:
+    # A short cooldown and a dead target that hangs: the trial's send may run until its timeout
+    # (bounded by the claim's lease), and no second trial may start meanwhile.
+    queue(db, clock, [(f"T-{i}", "jira", f"j{i}") for i in range(2)])
+    settings = BreakerSettings(
+        failures_to_open=1, cooldown=timedelta(seconds=5), trial_hold=timedelta(seconds=30), notify=False
+    )
+    breakers = Breakers(db=db, clock=clock, settings=settings)
+    box = Outbox(
+        db=db,
+        connectors={"jira": Target("jira", down=True)},
+        clock=clock,
+        worker="a",
+        max_attempts=100,
+        breakers=breakers,
+    )
+    assert box.deliver(limit=1).retried == 1  # opens
+    clock.advance(timedelta(seconds=6))
+    with db.write() as conn:
+        assert breakers.blocked(conn) == (set(), {"jira"})  # worker a's trial, still sending...
+    clock.advance(timedelta(seconds=6))  # ...past one cooldown
+    with db.write() as conn:
+        assert breakers.blocked(conn) == ({"jira"}, set())  # no second trial
+    clock.advance(timedelta(seconds=25))  # past the hold (30 s from the trial): its claim is gone too
+    with db.write() as conn:
+        assert breakers.blocked(conn) == (set(), {"jira"})
+
+
+def test_a_trial_the_vendor_refuses_as_wrong_still_closes_the_circuit(db: Database, clock: FakeClock) -> None:
+    # A 4xx to the trial action is the vendor answering: it is up, the other actions may go.
+    queue(db, clock, [("T-1", "jira", "bad"), ("T-2", "jira", "good")])
+
+    class Refusing(Target):
+        def send(self, action: OutboundAction) -> Delivery:
+            if action.params.get("key") == "bad" and not self.down:
+                raise PermanentConnectorError("400 Bad Request: field 'summary' is required")
+            return super().send(action)
+
+    jira = Refusing("jira", down=True)
+    settings = BreakerSettings(failures_to_open=1, cooldown=timedelta(seconds=30), notify=False)
+    box = Outbox(
+        db=db,
+        connectors={"jira": jira},
+        clock=clock,
+        worker="a",
+        max_attempts=100,
+        breakers=Breakers(db=db, clock=clock, settings=settings),
+    )
+    assert box.deliver(limit=1).retried == 1  # opens
+    jira.down = False
+    clock.advance(timedelta(seconds=31))
+    assert box.deliver(limit=1).dead == 1  # the trial: refused for what it is
+    with db.reader.connect() as conn:
+        assert circuit_states(conn, now=clock.now())[0]["state"] == "closed"
+    assert box.deliver(limit=10).delivered == 1 and jira.delivered == ["good"]
+
+
 def test_a_dead_lettered_action_says_why_and_counts_every_failure(db: Database, clock: FakeClock) -> None:
     """What `baton outbox list` shows: the error that killed the action, and as many failures as
     the target saw, whether it died at once (a permanent error) or at the attempt limit."""

@@ -57,6 +57,9 @@ class BreakerSettings:
     cooldown: timedelta = timedelta(seconds=30)
     fallback_connector: str | None = None
     notify: bool = True
+    # How long a trial taken is held for its worker: at least as long as its claim can last, so a
+    # trial send that hangs until its timeout (shorter than the lease) never overlaps a second one.
+    trial_hold: timedelta = timedelta(seconds=30)
 
 
 class Breakers:
@@ -101,7 +104,7 @@ class Breakers:
     def _take_trial(self, conn: Connection, connector: str, *, now_ms: int) -> bool:
         # Conditional on the cooldown (or a lost trial's hold) being over: on PostgreSQL a second
         # taker waits for the first one's row lock, then finds the condition false.
-        hold = int(self.settings.cooldown.total_seconds() * 1000)
+        hold = int(max(self.settings.cooldown, self.settings.trial_hold).total_seconds() * 1000)
         taken = conn.execute(
             update(connector_state)
             .where(

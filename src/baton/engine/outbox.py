@@ -249,10 +249,13 @@ class Outbox:
         except PermanentConnectorError as exc:
             self._finish(action, status="dead", kind="action.dead", detail=_error(str(exc), exc), failed=True)
             stats.dead += 1
+            if connector is not None:  # the vendor answered (this action is wrong, the vendor is up)
+                self.breakers.succeeded(action.connector)
             return True
         except DeferredDelivery as exc:  # the vendor is fine; the connector wants to wait
             self._retry(action, error=_error(str(exc), exc), delay=exc.retry_after, outcome="deferred")
             stats.retried += 1
+            self.breakers.succeeded(action.connector)
             return True
         except Exception as exc:  # transient, or a connector bug that must not stop the worker
             if isinstance(exc, TransientConnectorError):
