@@ -304,6 +304,10 @@ def test_a_verdict_is_given_once_and_only_on_waiting_actions(
     assert (
         client.post("/v1/approvals/999999/approve", json=ok, headers=auth(tokens["lou"])).status_code == 404
     )
+    for huge in ("99999999999999999999999", "0"):  # no row can have it: 422, never a 500
+        for verb in ("approve", "reject"):
+            answer = client.post(f"/v1/approvals/{huge}/{verb}", json=ok, headers=auth(tokens["lou"]))
+            assert answer.status_code == 422, answer.text
     assert status(db, action) == "pending" and len(verdicts(db)) == 1
 
 

@@ -224,6 +224,17 @@ def test_cancelling_what_already_left_or_does_not_exist_is_a_clear_4xx(
         client.post("/v1/outbox/not-a-number/cancel", json={"reason": REASON}, headers=agent).status_code
         == 422
     )
+    # Ids no database row can have: a clear 422 from every route that takes one, never a 500.
+    for huge in ("99999999999999999999999", "9223372036854775808", "0", "-1"):
+        for method, path, who in (
+            ("post", f"/v1/outbox/{huge}/cancel", agent),
+            ("post", f"/v1/outbox/{huge}/retry", agent),
+            ("post", f"/v1/outbox/{huge}/drop", agent),
+            ("get", f"/v1/outbox/{huge}", agent),
+        ):
+            body = {"reason": REASON} if method == "post" else None
+            answer = client.request(method.upper(), path, json=body, headers=who)
+            assert answer.status_code == 422, (path, answer.status_code, answer.text)
     assert cancellations(db) == []
     with db.reader.connect() as conn:
         assert conn.execute(select(outbox.c.status)).scalar_one() == "done"

@@ -32,7 +32,7 @@ from baton.store import read
 from baton.store.db import Database
 from baton.web.auth import Principal, authenticate
 from baton.web.metrics import metrics_router
-from baton.web.operations import operations_router
+from baton.web.operations import ActionId, operations_router
 
 __all__ = ["create_app"]
 
@@ -325,11 +325,11 @@ def create_app(
         return {"id": result.id, "status": result.status, "ticket_id": result.ticket_id}
 
     @app.post("/v1/approvals/{action_id}/approve", tags=["approvals"])
-    def approve(action_id: int, body: VerdictBody, who: Approver) -> dict[str, Any]:
+    def approve(action_id: ActionId, body: VerdictBody, who: Approver) -> dict[str, Any]:
         return verdict(action_id, body, who, approve=True)
 
     @app.post("/v1/approvals/{action_id}/reject", tags=["approvals"])
-    def reject(action_id: int, body: VerdictBody, who: Approver) -> dict[str, Any]:
+    def reject(action_id: ActionId, body: VerdictBody, who: Approver) -> dict[str, Any]:
         return verdict(action_id, body, who, approve=False)
 
     # -- dashboard -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ and connector circuits (X1). Each change carries the caller (from the token) and
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from baton.clock import Clock
@@ -14,6 +14,9 @@ from baton.engine.breaker import circuit_states
 from baton.errors import StoreError
 from baton.store.db import Database
 from baton.web.auth import Principal
+
+# An outbox row id as the database can hold it: a larger number is a 422, never a 500.
+ActionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The outbox action's id.")]
 
 __all__ = ["operations_router"]
 
@@ -67,7 +70,7 @@ def operations_router(
             return {"actions": ops.list_actions(conn, status=status, limit=limit)}
 
     @router.get("/v1/outbox/{action_id}", tags=["outbox"])
-    def show_outbox(action_id: int, _who: Reader) -> dict[str, Any]:
+    def show_outbox(action_id: ActionId, _who: Reader) -> dict[str, Any]:
         with db.reader.connect() as conn:
             return ops.show_action(conn, action_id)
 
@@ -84,15 +87,15 @@ def operations_router(
             )
 
     @router.post("/v1/outbox/{action_id}/retry", tags=["outbox"])
-    def retry(action_id: int, body: ReasonBody, who: Actor) -> dict[str, Any]:
+    def retry(action_id: ActionId, body: ReasonBody, who: Actor) -> dict[str, Any]:
         return change(action_id, body, who, "retry")
 
     @router.post("/v1/outbox/{action_id}/drop", tags=["outbox"])
-    def drop(action_id: int, body: ReasonBody, who: Actor) -> dict[str, Any]:
+    def drop(action_id: ActionId, body: ReasonBody, who: Actor) -> dict[str, Any]:
         return change(action_id, body, who, "drop")
 
     @router.post("/v1/outbox/{action_id}/cancel", tags=["outbox"])
-    def cancel(action_id: int, body: ReasonBody, who: Actor) -> dict[str, Any]:
+    def cancel(action_id: ActionId, body: ReasonBody, who: Actor) -> dict[str, Any]:
         return change(action_id, body, who, "cancel")
 
     @router.get("/v1/connectors", tags=["outbox"])
