@@ -74,6 +74,7 @@ CONNECTOR_IDENTITY = {
 }
 CONNECTOR_GROUP = "baton.connectors"  # the entry-point group of baton.connectors.registry
 MAX_TEMPLATES = 500
+_NOT_MEMBERS = frozenset({"customer", "ae", "csm"})  # recipients whose address is the account's
 _MODELS: dict[str, type[BaseModel]] = {
     "baton.yaml": s.BatonDoc,
     "teams.yaml": s.TeamsDoc,
@@ -183,12 +184,13 @@ def compile_files(files: dict[str, bytes], *, root: Path) -> Policy:
         c.schedules(schedules, schedules_doc)
     if teams:
         c.roles(teams, teams_doc)
-        c.identities(teams, teams_doc, baton_doc)
     if escalations:
         c.escalation_names = {rule.name for rule in escalations.escalations}
     sla_policies = c.sla(sla, sla_doc) if sla else ()
     routes = c.routing(routing, routing_doc) if routing else ()
     rules = c.escalations(escalations, escalation_doc) if escalations else ()
+    if teams:  # after the rules: their notifications name connectors that reach members too
+        c.identities(teams, teams_doc, baton_doc)
     if baton:
         for tier, role in baton.tiers.items():
             c.check_role(role, baton_doc, ["tiers", tier])
@@ -288,6 +290,7 @@ class _Compiler:
         self.broken = broken
         self.unchecked = unknown
         self.escalation_names: set[str] = set()
+        self.member_connectors: dict[str, str] = {}  # connector -> where a notification to a person names it
         self.team_map: dict[str, Team] = {}
         self.member_map: dict[str, Member] = {}
         self.role_map: dict[str, Role] = {}
@@ -385,7 +388,14 @@ class _Compiler:
             self.role_map[role_name] = Role(role_name, role.team, role.schedule, role.members, role.backup)
 
     def identities(self, doc: s.TeamsDoc, info: Document, baton_doc: Document) -> None:
-        for connector in self.baton.connectors:
+        """Every member needs an identity in each system the policy reaches people through: the
+        connectors of baton.yaml, the notify connector (Baton's own notices go to owners), and
+        each connector a notification to a person (not the customer, AE or CSM) names."""
+        reaching = {name: "" for name in self.baton.connectors}
+        reaching.setdefault(self.baton.notify_connector, "")
+        for name, where in self.member_connectors.items():
+            reaching.setdefault(name, f" (notifications reach members through it, e.g. {where})")
+        for connector, why in reaching.items():
             system = CONNECTOR_IDENTITY.get(connector)
             if system is None:
                 continue
@@ -393,7 +403,8 @@ class _Compiler:
                 if system not in member.identities:
                     self.problems.add(
                         info.locator.where(["teams", member.team, "members", member.id]),
-                        f"member {member.id!r} has no {system} identity, which connector {connector!r} needs",
+                        f"member {member.id!r} has no {system} identity, which connector {connector!r} "
+                        f"needs{why}",
                     )
 
     # -- time ----------------------------------------------------------------------------------
@@ -550,6 +561,8 @@ class _Compiler:
                 )
             if spec.connector:
                 self.check_connector(spec.connector, info, [*here, "connector"])
+            if spec.connector and to not in _NOT_MEMBERS:
+                self.member_connectors.setdefault(spec.connector, info.locator.where([*here, "connector"]))
             out.append(
                 Notify(
                     to=to,

@@ -417,6 +417,16 @@ CASES = [
         "member 'al' has no email identity, which connector 'email' needs",
     ),
     Case(
+        "a member a notification reaches through a connector they have no identity in",
+        replace(
+            "routing.yaml",
+            "{to: owner, template: assigned}",
+            "{to: owner, template: assigned, connector: slack}",
+        ),
+        "teams.yaml:6:7",
+        "member 'al' has no slack identity, which connector 'slack' needs (notifications reach members",
+    ),
+    Case(
         "a member lacking the identity the hubspot connector needs",
         append("baton.yaml", "connectors: [hubspot]\n"),
         "teams.yaml:5:7",
@@ -895,3 +905,13 @@ def test_the_known_connectors_are_the_installed_ones() -> None:
         "salesforce",
         "hubspot",
     } <= set(known_connectors())
+
+
+def test_a_notification_to_the_customer_needs_no_member_identity(folder: Path) -> None:
+    # The customer's address is the ticket's requester, not a member's identity.
+    replace(
+        "routing.yaml",
+        "{to: owner, template: assigned}",
+        "{to: owner, template: assigned}, {to: customer, template: assigned, connector: email}",
+    )(folder)
+    assert compile_policy(folder).name == "test-policy"
