@@ -69,6 +69,11 @@ _SEPARATORS = (
     {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "'")}
     | {ord(c): " . " for c in ".,;:!?"}
     | {0x2019: "'"}  # the typographic apostrophe
+    # Typographic quotes, dashes and spaces separate words as their ASCII forms do; an ellipsis
+    # and the Spanish opening marks end a sentence.
+    | {c: " " for c in (0x2018, 0x201A, 0x201B, 0x201C, 0x201D, 0x201E, 0x201F, 0xAB, 0xBB, 0x2039, 0x203A)}
+    | {c: " " for c in (*range(0x2010, 0x2016), 0x2212, 0xA0, 0x2009, 0x202F, 0x2007, 0x3000)}
+    | {c: " . " for c in (0x2026, 0xA1, 0xBF, 0x3002, 0xFF01, 0xFF1F)}
 )
 _TRIGGER_WORDS = {word: name for name, words in TRIGGERS.items() for word in words if " " not in word}
 _TRIGGER_PHRASES = tuple(

@@ -105,3 +105,20 @@ def test_the_context_names_what_is_missing_and_carries_the_signals() -> None:
 def test_a_negation_reaches_three_words_within_its_sentence(text: str, positive: int, negative: int) -> None:
     _, pos, neg = text_signals(text)
     assert (pos, neg) == (positive, negative)
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords", "positive", "negative"),
+    [
+        ("This is “urgent”", {"urgent"}, 0, 0),
+        ("We have an outage—please help", {"outage"}, 0, 0),
+        ("refund…", {"refund"}, 0, 0),
+        ("I am «unhappy»", set(), 0, 1),
+        ("not “happy”… great", set(), 1, 1),  # the ellipsis ends the negation's sentence
+        ("¡thanks!", set(), 1, 0),
+    ],
+)
+def test_typographic_punctuation_separates_words_as_ascii_does(
+    text: str, keywords: set[str], positive: int, negative: int
+) -> None:
+    assert text_signals(text) == (frozenset(keywords), positive, negative)
