@@ -210,7 +210,7 @@ def _report(errors: Sequence[Any], document: Document, problems: Problems) -> No
         if noise(error):
             continue
         loc = [p for p in error["loc"] if not _branch(p)]
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")  # a validator's own words, as written
         if error["type"] == "string_pattern_mismatch":
             message = f"{error['input']!r} is not valid here: {message}"
             if "A-Za-z0-9" in str(error.get("ctx", {}).get("pattern", "")):
