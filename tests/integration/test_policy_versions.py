@@ -376,3 +376,46 @@ def test_cli_activate_refuses_a_broken_folder(workspace: Path, tmp_path: Path, d
     assert result.exit_code == 1
     assert "routing.yaml" in result.output
     assert active(db) is None
+
+
+def test_a_time_in_stage_timer_is_decided_by_the_version_that_set_it(
+    db: Database, clock: FakeClock, dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stuck rule added in a new version arms on a ticket opened under the old one, and fires
+    under the new one (the ticket's own version does not know the rule)."""
+    a, b = dirs
+    (b / "escalation.yaml").write_text(
+        "escalations:\n"
+        "  - name: stuck-pending\n"
+        "    stuck: {stage: pending, for: 1h}\n"
+        "    kind: hierarchical\n"
+        "    mode: assist\n"
+        "    to: leads\n"
+    )
+    pa, pb = load_policy(a), load_policy(b)
+    activate(db, a)
+    monkeypatch.setattr(runtime, "POLICY_CHECK_SECONDS", 0)
+    engine = Engine(db=db, policy=pa, clock=clock)
+    (opened,) = engine.ingest([event(1, subject="Opened under A")])
+    activate(db, b, at_hours=1)
+    clock.set(START + hours(1))
+    engine.ingest([event(2, "status.changed", ticket=1, status="pending", at=START + hours(1))])
+    clock.set(START + hours(2.5))
+    engine.fire_due_timers()
+    with db.reader.connect() as conn:
+        ticket = read.get_ticket(conn, opened.ticket_id or "")
+        rows = conn.execute(
+            select(decisions.c.policy_version, decisions.c.body).where(
+                decisions.c.ticket_id == opened.ticket_id
+            )
+        ).all()
+    assert ticket is not None and ticket.policy_version == pa.version
+    (fired,) = [
+        (version, body)
+        for version, body in rows
+        if any(r["rule"] == "stuck.stuck-pending" for r in body["reasons"])
+    ]
+    assert fired[0] == pb.version
+    assert any(r["rule"] == "escalation.stuck-pending" and r["matched"] for r in fired[1]["reasons"]), fired[
+        1
+    ]

@@ -81,6 +81,18 @@ def with_link(links: tuple[ExternalLink, ...], link: ExternalLink) -> tuple[Exte
     return (*links, link)
 
 
+def timer_version(ticket: Ticket, event: Event) -> str | None:
+    """The policy version that decides a timer firing on ``ticket``: the one the timer names (a
+    time-in-stage timer names the version that set it), else the one that started its SLA clock,
+    else the one that opened the ticket."""
+    named = event.data.get("version")
+    if isinstance(named, str):
+        return named
+    name = event.data.get("clock")
+    clock = ticket.clock(name) if isinstance(name, str) else None
+    return clock.policy_version if clock else ticket.policy_version
+
+
 def new_ticket_id(event: Event) -> str:
     """A canonical id derived from the first system that reported the ticket, so that replaying the
     same history gives the same ids."""

@@ -157,6 +157,7 @@ class EscalationSteps(DecisionState):
                     "stuck": rule.name,
                     "stage": stuck.stage,
                     "since": t.stage_since.isoformat(),
+                    "version": self.policy.version,  # it decides the firing too
                 }
                 self.timers_set.append(TimerSpec(name=name, due_at=due, data=data))
             elif stuck.stage == left:

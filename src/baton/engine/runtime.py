@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
-from baton.engine.decide import decide, new_ticket_id
+from baton.engine.decide import decide, new_ticket_id, timer_version
 from baton.engine.decide_sync import ECHO_TYPES, reported
 from baton.enrich.signals import build_context
 from baton.model import Account, Action, Decision, Event, EventType, ExternalLink, Stage, Ticket
@@ -106,12 +106,10 @@ class Engine:
         return self.policies.current
 
     def policy_for(self, conn: Connection, ticket: Ticket | None, event: Event) -> Policy:
-        """The version that decides: a timer of a running clock keeps the version that started it."""
+        """The version that decides: a timer keeps the version that set it (:func:`timer_version`)."""
         if ticket is None or event.type != EventType.TIMER_FIRED:
             return self.policies.current
-        name = event.data.get("clock")
-        clock = ticket.clock(name) if isinstance(name, str) else None
-        return self.policies.version(conn, clock.policy_version if clock else ticket.policy_version)
+        return self.policies.version(conn, timer_version(ticket, event))
 
     # -- ingest ----------------------------------------------------------------------------
 

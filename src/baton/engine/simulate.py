@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
-from baton.engine.decide import decide, decide_verbose, new_ticket_id
+from baton.engine.decide import decide, decide_verbose, new_ticket_id, timer_version
 from baton.enrich.signals import build_context
 from baton.model import Account, Decision, Event, EventType, Stage, Ticket
 from baton.policy.model import Policy
@@ -115,7 +115,7 @@ class Simulator:
         )
         policy = self.policy
         if self.policy_for is not None and ticket is not None and event.type == EventType.TIMER_FIRED:
-            policy = self.policy_for(ticket.policy_version)
+            policy = self.policy_for(timer_version(ticket, event))
         # The event goes to decide as it came: a known ticket is the one decide is given, and a
         # new one is opened under ``event.ticket_id or new_ticket_id(event)``, which is the id
         # ``ticket_id_for`` found (a link would have named a known ticket).
