@@ -238,3 +238,33 @@ def test_cancelling_what_already_left_or_does_not_exist_is_a_clear_4xx(
     assert cancellations(db) == []
     with db.reader.connect() as conn:
         assert conn.execute(select(outbox.c.status)).scalar_one() == "done"
+
+
+def test_an_action_claimed_by_a_worker_that_died_can_be_cancelled_but_not_one_being_sent(
+    client: TestClient, engine: Engine, db: Database, clock: FakeClock, tokens: dict[str, str]
+) -> None:
+    engine.ingest([event(1)])
+    action_id, _, _ = pending_action(db)
+    now_ms = int(clock.now().timestamp() * 1000)
+    agent = auth(tokens["agent"])
+
+    def claim(until_ms: int) -> None:
+        with db.write() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == action_id)
+                .values(status="claimed", claimed_by="w-gone", claimed_until_ms=until_ms)
+            )
+
+    claim(now_ms + 30_000)  # a live worker holds it: it may be on the wire right now
+    busy = client.post(f"/v1/outbox/{action_id}/cancel", json={"reason": REASON}, headers=agent)
+    assert busy.status_code == 422 and "is claimed" in busy.json()["error"]["message"]
+
+    claim(now_ms - 1)  # its lease ran out: the worker died
+    done = client.post(f"/v1/outbox/{action_id}/cancel", json={"reason": REASON}, headers=agent)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "cancelled"
+    target = FakeConnector()
+    clock.advance(timedelta(minutes=5))
+    Outbox(db=db, connectors={"log": target}, clock=clock, worker="w2").deliver()
+    assert target.calls == []  # no worker takes it back

@@ -110,7 +110,10 @@ def _change(
 ) -> dict[str, Any]:
     why = _reason(reason)
     row = _row(conn, action_id, lock=is_postgres)
-    if row.status not in allowed:
+    # A claim whose lease ran out belongs to no live worker (one that renews it never lets it
+    # lapse mid-send): as good as pending for what may be done to it.
+    lapsed = row.status == "claimed" and (row.claimed_until_ms or 0) <= to_ms(at)
+    if row.status not in allowed and not (lapsed and "pending" in allowed):
         raise InputError(
             f"action {action_id} is {row.status}; only {', '.join(allowed)} actions can be changed so"
         )
@@ -151,9 +154,11 @@ def drop_action(
 def cancel_action(
     conn: Connection, action_id: int, *, actor: str, reason: str, at: datetime, is_postgres: bool
 ) -> dict[str, Any]:
-    """Stop an action that has not left yet (pending, waiting for approval, or being retried)."""
+    """Stop an action that has not left yet (pending, waiting for approval, being retried, or
+    claimed by a worker whose lease ran out: it died)."""
     return _change(
-        conn, action_id, allowed=("pending", "awaiting_approval"), values={"status": "cancelled"},
+        conn, action_id, allowed=("pending", "awaiting_approval"),
+        values={"status": "cancelled", "claimed_by": None, "claimed_until_ms": None},
         kind="action.cancelled", actor=actor, reason=reason, at=at, is_postgres=is_postgres,
     )  # fmt: skip
 
