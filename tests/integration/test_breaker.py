@@ -248,6 +248,9 @@ def test_half_open_gives_its_one_trial_to_one_worker_at_a_time(db: Database, clo
     assert first == (set(), {"jira"})  # the first worker has the trial
     assert second == ({"jira"}, set())  # the second one waits for its outcome
     with db.reader.connect() as conn:
+        kinds = [k for (k,) in conn.execute(select(audit_log.c.kind).order_by(audit_log.c.seq))]
+    assert [k for k in kinds if k.startswith("connector.")] == ["connector.opened", "connector.half_open"]
+    with db.reader.connect() as conn:
         assert circuit_states(conn, now=clock.now())[0]["state"] == "half_open"
     with db.write() as conn:
         breakers.release_trials(conn, {"jira"})  # nothing to try after all: handed back

@@ -114,6 +114,8 @@ class Breakers:
             )
             .values(state="half_open", open_until_ms=now_ms + hold)
         )
+        if taken.rowcount:
+            self._audit(conn, "connector.half_open", connector, {"trial_until_ms": now_ms + hold})
         return bool(taken.rowcount)
 
     def release_trials(self, conn: Connection, connectors: set[str]) -> None:
