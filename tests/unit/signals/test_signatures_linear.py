@@ -120,3 +120,11 @@ def test_caller_mistakes_are_not_the_senders_fault() -> None:
         verify_linear(headers=headers, body=body.decode(), secrets=[SECRET], now=NOW)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timezone-aware"):
         verify_linear(headers=headers, body=body, secrets=[SECRET], now=NOW.replace(tzinfo=None))
+
+
+def test_the_generic_entry_point_keeps_linears_one_minute_window() -> None:
+    body = body_at(NOW - timedelta(seconds=90))  # inside the others' 300 s, outside Linear's 60 s
+    headers = sign_linear(body=body, secret=SECRET)
+    with pytest.raises(AuthError):
+        verify("linear", headers=headers, body=body, secrets=[SECRET], now=NOW)
+    verify("linear", headers=headers, body=body, secrets=[SECRET], now=NOW, tolerance=timedelta(seconds=120))
