@@ -265,7 +265,7 @@ def parse_retry_after(
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):  # ASCII digits only, as the header is
         return min(float(text[:12]) if len(text) <= 12 else cap, cap)
     try:
         when = parsedate_to_datetime(text)

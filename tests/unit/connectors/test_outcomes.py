@@ -69,6 +69,8 @@ RETRY_AFTER = [
     ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:27:00 GMT", 60.0),
     ("soon", None, None),
     ("-5", None, None),
+    ("\uff11\uff12", None, None),  # fullwidth digits are not delay-seconds
+    ("\u0661\u0662", None, None),  # nor Arabic-Indic ones
 ]
 
 
