@@ -92,7 +92,12 @@ class Breakers:
         now_ms = to_ms(self.clock.now())
         blocked: set[str] = set()
         trial: set[str] = set()
-        for row in conn.execute(select(connector_state).where(connector_state.c.state != "closed")):
+        rows = conn.execute(
+            select(connector_state)
+            .where(connector_state.c.state != "closed")
+            .order_by(connector_state.c.connector)
+        )  # one order for every worker: two claims never take these rows in opposite orders
+        for row in rows:
             if row.open_until_ms is not None and row.open_until_ms > now_ms:
                 blocked.add(row.connector)
             elif self._take_trial(conn, row.connector, now_ms=now_ms):
