@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from baton.engine.decide_base import CLOSED, at_least, in_canary
+from baton.engine.decide_base import CLOSED, CUSTOMER_COMMUNICATION, at_least, in_canary
 from baton.engine.decide_sla import SlaSteps
 from baton.engine.decide_sync import sync_actions
 from baton.engine.decide_walk import routing
@@ -555,6 +555,11 @@ class _Decider(SlaSteps):
     # -- the result ------------------------------------------------------------------------
 
     def finish(self, *, before: Ticket | None) -> Decision:
+        t = self.ticket
+        if t.communication_owner is None and any(p.role == CUSTOMER_COMMUNICATION for p in t.participants):
+            # The split ended (a full transfer): nobody but the owner speaks to the customer now.
+            kept = tuple(p for p in t.participants if p.role != CUSTOMER_COMMUNICATION)
+            self.changed(replace(t, participants=kept))
         changes = _changes(before, self.ticket)
         ticket = replace(
             self.ticket,

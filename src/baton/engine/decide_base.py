@@ -35,9 +35,10 @@ from baton.policy.model import Escalation, Notify, Policy, SlaPolicy
 from baton.policy.owners import assign
 from baton.policy.templates import TemplateProblem
 
-__all__ = ["CLOSED", "DecisionState", "at_least", "in_canary"]
+__all__ = ["CLOSED", "CUSTOMER_COMMUNICATION", "DecisionState", "at_least", "in_canary"]
 
 CLOSED = (Stage.SOLVED, Stage.CLOSED)
+CUSTOMER_COMMUNICATION = "customer-communication"  # the participant role of a split's speaker
 
 
 def in_canary(ticket_id: str, rule: str, share: float) -> bool:

@@ -9,7 +9,7 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from baton.engine.brief import missing_fields
-from baton.engine.decide_base import CLOSED, DecisionState, at_least
+from baton.engine.decide_base import CLOSED, CUSTOMER_COMMUNICATION, DecisionState, at_least
 from baton.engine.decide_walk import listening, stage_watchers
 from baton.model import EscalationRecord, Owner, Participant, Raci, Reason, Stage, Ticket, TimerSpec, replace
 from baton.policy.calendar import add_business_time
@@ -93,15 +93,19 @@ class EscalationSteps(DecisionState):
                 participants.append(Participant(person=target.person, raci=Raci.CONSULTED, role=target.role))
             update: dict[str, object] = {}
         else:
-            if rule.split and t.owner and t.owner.person:
+            # Whoever is responsible for customer communication is exactly the communication owner
+            # this handoff leaves (none after a full transfer); the outgoing owner is informed.
+            speaker = _speaker(t, target) if rule.split else None
+            participants = [p for p in participants if p.role != CUSTOMER_COMMUNICATION]
+            if speaker is not None and speaker.person:
                 participants.append(
-                    Participant(person=t.owner.person, raci=Raci.RESPONSIBLE, role="customer-communication")
+                    Participant(person=speaker.person, raci=Raci.RESPONSIBLE, role=CUSTOMER_COMMUNICATION)
                 )
-            elif t.owner and t.owner.person:
+            if t.owner and t.owner.person and (speaker is None or speaker.person != t.owner.person):
                 participants.append(Participant(person=t.owner.person, raci=Raci.INFORMED, role=t.owner.role))
             update = {
                 "owner": target,
-                "communication_owner": _speaker(t, target) if rule.split else None,
+                "communication_owner": speaker,
                 "stage": Stage.ESCALATED,
                 # stage_since is when the stage last changed: a second handoff keeps it
                 "stage_since": t.stage_since if t.stage == Stage.ESCALATED else self.event.occurred_at,

@@ -116,6 +116,19 @@ def test_a_second_split_keeps_the_person_who_has_the_customer() -> None:
     assert _speaker(unowned, ED) is None
 
 
+def speakers(ticket: Ticket) -> list[str]:
+    return [p.person for p in ticket.participants if p.role == "customer-communication"]
+
+
+def test_the_responsible_participant_is_always_the_communication_owner(decision_policy: Policy) -> None:
+    # al -> ed (split: al keeps the customer), then the 8 h tier-up to dee, a full transfer.
+    decisions = play(decision_policy, DISPUTE, at="9h")
+    opened, last = decisions[0].ticket, decisions[-1].ticket
+    assert speakers(opened) == ["al"]
+    assert (last.owner, last.communication_owner) == (DEE, None)
+    assert speakers(last) == []  # the split ended: nobody else speaks for the ticket
+
+
 def test_split_on_assist_is_a_located_check_error(problems_after: Problems) -> None:
     problems, path, line = problems_after(
         "escalation.yaml", "    mode: handoff\n    split: true\n", "    mode: assist\n    split: true\n"
