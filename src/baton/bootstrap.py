@@ -92,20 +92,24 @@ def build_runtime(
     """Open the store, load the policy folder and record it as the active version (audited when
     it changed), so every decision names a version that can be looked up and rolled back to."""
     db = open_database(settings.resolved_database_url)
-    if migrate:
-        db.migrate()
-    directory = settings.resolved_policy_dir
-    policy = load_policy(directory)
     clock = clock or SystemClock()
-    with db.write() as conn:
-        versions.activate(
-            conn,
-            files=policy_files(directory),
-            name=policy.name,
-            actor=actor,
-            at=clock.now(),
-            is_postgres=db.is_postgres,
-        )
+    try:
+        if migrate:
+            db.migrate()
+        directory = settings.resolved_policy_dir
+        policy = load_policy(directory)
+        with db.write() as conn:
+            versions.activate(
+                conn,
+                files=policy_files(directory),
+                name=policy.name,
+                actor=actor,
+                at=clock.now(),
+                is_postgres=db.is_postgres,
+            )
+    except BaseException:
+        db.dispose()  # a bad policy folder leaves no connection open behind it
+        raise
     runtime = Runtime(settings=settings, db=db, engine=Engine(db=db, policy=policy, clock=clock), clock=clock)
     tune_gc()
     return runtime

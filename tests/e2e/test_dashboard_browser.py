@@ -46,8 +46,10 @@ def _healthy(port: int) -> bool:
 
 
 def _events(now: datetime) -> list[dict[str, Any]]:
-    """Two tickets: an outage on an enterprise account, and one whose subject is an attack."""
-    at = now - timedelta(minutes=30)
+    """Two tickets: an outage on an enterprise account, and one whose subject is an attack. They
+    start 20 minutes ago, so no SLA threshold (the earliest: half of a 1 h first response) comes
+    due while they are posted: a timer firing between the posts would be a fifth event."""
+    at = now - timedelta(minutes=20)
 
     def ev(n: str, kind: str, ticket: str, minutes: int, **fields: Any) -> dict[str, Any]:
         return {

@@ -48,6 +48,16 @@ def policy_dir(tmp_path: Path, *, notify_connector: str) -> Path:
         teams = teams.replace(
             f"{person}: {{capacity: 5}}", f"{person}: {{capacity: 5, identities: {{slack: {slack_id}}}}}"
         )
+    # Everyone else a notice may reach (manager, other tiers) is on Slack too: policy check
+    # requires an identity in the notify connector's system for every member.
+    teams = teams.replace(
+        "mia: {identities: {email: mia@x.example}}",
+        "mia: {identities: {email: mia@x.example, slack: U0000009}}",
+    )
+    for i, person in enumerate(("dee", "ed", "flo"), start=4):
+        teams = teams.replace(
+            f"      {person}: {{}}", f"      {person}: {{identities: {{slack: U000000{i}}}}}"
+        )
     (target / "teams.yaml").write_text(teams)
     routing = (target / "routing.yaml").read_text()
     routing = routing.replace(
@@ -136,19 +146,21 @@ def test_owners_hear_once_per_outage_in_slack_and_the_waiting_actions_go_out_on_
             assert hook_statuses(rt.db) == {"done": 6}
             assert len(hook.effects) == 6 and hook.rejected == []
             assert len(outage_notices(slack)) == 3
+            with rt.db.reader.connect() as conn:
+                opened = [
+                    b
+                    for k, b in conn.execute(
+                        select(audit_log.c.kind, audit_log.c.body).order_by(audit_log.c.seq)
+                    )
+                    if k == "connector.opened"
+                ]
+            assert len(opened) == 2 and all('"fallback":"slack"' in b for b in opened)
         finally:
             for connector in worker.outbox.connectors.values():
                 close = getattr(connector, "close", None)
                 if close is not None:
                     close()
-            rt.db.dispose()
-    with rt.db.reader.connect() as conn:
-        opened = [
-            b
-            for k, b in conn.execute(select(audit_log.c.kind, audit_log.c.body).order_by(audit_log.c.seq))
-            if k == "connector.opened"
-        ]
-    assert len(opened) == 2 and all('"fallback":"slack"' in b for b in opened)
+            rt.db.dispose()  # last: a connection opened after it would be left open
 
 
 def test_a_fallback_that_is_not_configured_becomes_log_and_is_never_dead_lettered(
