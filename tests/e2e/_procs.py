@@ -10,11 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-__all__ = ["BATON", "Proc", "free_port", "run_baton", "running", "wait_until"]
+__all__ = ["BATON", "Proc", "free_port", "healthy", "run_baton", "running", "wait_until"]
 
 # The ``baton`` script installed next to the interpreter running the tests (the venv's).
 BATON = str(Path(sys.executable).with_name("baton"))
@@ -26,6 +27,15 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def healthy(port: int) -> bool:
+    """Whether ``baton serve`` on ``port`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def wait_until(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.05) -> None:

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 
-from tests.e2e._procs import Proc, free_port, run_baton, running, wait_until
+from tests.e2e._procs import Proc, free_port, healthy, run_baton, running, wait_until
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
@@ -35,14 +34,6 @@ def _post(port: int, token: str, event: dict[str, Any]) -> int:
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- loopback only
         return int(response.status)
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _events(now: datetime) -> list[dict[str, Any]]:
@@ -84,18 +75,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]
     proc = Proc(["serve", "--workspace", str(ws), "--port", str(port)], env=env, log=tmp / "serve.log")
     with running([proc]):
         proc.start()
-        wait_until("the server to answer", lambda: _healthy(port), timeout=60)
+        wait_until("the server to answer", lambda: healthy(port), timeout=60)
         for event in _events(datetime.now(UTC)):
             assert _post(port, admin, event) in (200, 201, 202)
         yield port, viewer
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
 
 
 class Watched:

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.e2e._procs import Proc, free_port, run_baton, running, wait_until
+from tests.e2e._procs import Proc, free_port, healthy, run_baton, running, wait_until
 
 TICKETS = 30
 
@@ -24,14 +24,6 @@ def _get(port: int, path: str, token: str) -> tuple[int, bytes]:
         return int(response.status), response.read()
 
 
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def _demo(workspace: Path, log: Path) -> tuple[int, str, Proc]:
     port = free_port()
     proc = Proc(
@@ -40,7 +32,7 @@ def _demo(workspace: Path, log: Path) -> tuple[int, str, Proc]:
         log=log,
     )
     proc.start()
-    wait_until("the demo to serve", lambda: _healthy(port) or not proc.alive(), timeout=180, every=0.2)
+    wait_until("the demo to serve", lambda: healthy(port) or not proc.alive(), timeout=180, every=0.2)
     assert proc.alive(), proc.output()
     found = re.search(r"/login\?token=(\S+)", proc.output())
     assert found, proc.output()

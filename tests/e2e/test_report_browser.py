@@ -7,11 +7,10 @@ script, and show its charts (drawn, with bars, not empty boxes), the differences
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from baton.policy.loader import load_policy
 from baton.replay.gate import load_gate
@@ -19,7 +18,6 @@ from baton.replay.outputs import write_replay
 from baton.signals.history_mapping import load_mapping
 from tests.conftest import EXAMPLE_POLICY, ROOT, missing_data
 
-CHROMIUM = "/usr/bin/chromium"
 HISTORY = ROOT.parent / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
 
 
@@ -46,14 +44,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         gate=load_gate(gate),
     )
     return root / "out" / "report.html"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
 
 
 def test_the_report_opens_offline_with_its_charts_differences_and_gate(
