@@ -113,9 +113,7 @@ def _fold(node: ast.expr) -> _Truth:
                     return NO_MATCH
                 if part is None:
                     unsure = True
-            if not unsure:
-                return ALWAYS
-            return NO_MATCH if any(_fold(v) in (FALSE, NO_MATCH) for v in values) else None
+            return None if unsure else ALWAYS  # every part holds, or may
         case ast.BoolOp(op=ast.Or(), values=values):
             safe = True  # every part so far was false without failing
             for value in values:
