@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from typer.testing import CliRunner
 
 from baton import audit
@@ -31,6 +31,35 @@ def fill(db: Database, n: int = 20) -> None:
 def report(db: Database, checkpoint: Checkpoint | None = None) -> audit.VerifyReport:
     with db.reader.connect() as conn:
         return audit.verify(conn, checkpoint=checkpoint)
+
+
+def forge(conn: Connection, *, after: int, count: int = 1) -> None:
+    """Slip ``count`` well-formed entries in after entry ``after``, each linked to the one before
+    it, with the later rows renumbered (from the end, so the primary key never collides)."""
+    rows = conn.execute(
+        select(audit_log.c.seq).where(audit_log.c.seq > after).order_by(audit_log.c.seq.desc())
+    )
+    for (seq,) in rows.all():
+        conn.execute(update(audit_log).where(audit_log.c.seq == seq).values(seq=seq + count))
+    prev = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == after)).scalar_one()
+    for seq in range(after + 1, after + count + 1):
+        body = f'{{"forged":{seq}}}'
+        digest = audit._entry_hash(prev, seq, 0, "note", "T-0", body)
+        conn.execute(
+            insert(audit_log).values(
+                seq=seq, at_ms=0, kind="note", ticket_id="T-0", body=body, prev_hash=prev, hash=digest
+            )
+        )
+        prev = digest
+
+
+def swap(conn: Connection, a: int, b: int) -> None:
+    """Exchange the contents of entries ``a`` and ``b`` (each keeps its position's seq)."""
+    first = conn.execute(select(audit_log).where(audit_log.c.seq == a)).one()
+    second = conn.execute(select(audit_log).where(audit_log.c.seq == b)).one()
+    for target, src in ((a, second), (b, first)):
+        values = {c: getattr(src, c) for c in ("at_ms", "kind", "ticket_id", "body", "prev_hash", "hash")}
+        conn.execute(update(audit_log).where(audit_log.c.seq == target).values(**values))
 
 
 def test_clean_chain_verifies(db: Database) -> None:
@@ -93,24 +122,7 @@ def test_inserted_entry_is_found(db: Database) -> None:
     """An entry slipped in between 5 and 6, with later rows renumbered to make room."""
     fill(db)
     with db.writer.begin() as conn:
-        rows = conn.execute(
-            select(audit_log).where(audit_log.c.seq > 5).order_by(audit_log.c.seq.desc())
-        ).all()
-        for row in rows:  # renumber from the end so the primary key never collides
-            conn.execute(update(audit_log).where(audit_log.c.seq == row.seq).values(seq=row.seq + 1))
-        prev = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == 5)).scalar_one()
-        forged_body = '{"forged":true}'
-        conn.execute(
-            insert(audit_log).values(
-                seq=6,
-                at_ms=0,
-                kind="note",
-                ticket_id="T-0",
-                body=forged_body,
-                prev_hash=prev,
-                hash=audit._entry_hash(prev, 6, 0, "note", "T-0", forged_body),
-            )
-        )
+        forge(conn, after=5)
     problems = report(db).problems
     assert problems[0].seq == 6 and problems[0].kind == "inserted", problems
     assert "entry 6: not part of the chain (inserted before entry 7)" in problems[0].message
@@ -120,21 +132,7 @@ def test_inserted_entry_is_found(db: Database) -> None:
 def test_two_entries_inserted_together_are_found_as_one_span(db: Database) -> None:
     fill(db)
     with db.writer.begin() as conn:
-        rows = conn.execute(
-            select(audit_log).where(audit_log.c.seq > 5).order_by(audit_log.c.seq.desc())
-        ).all()
-        for row in rows:
-            conn.execute(update(audit_log).where(audit_log.c.seq == row.seq).values(seq=row.seq + 2))
-        prev = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == 5)).scalar_one()
-        for seq in (6, 7):
-            body = f'{{"forged":{seq}}}'
-            digest = audit._entry_hash(prev, seq, 0, "note", "T-0", body)
-            conn.execute(
-                insert(audit_log).values(
-                    seq=seq, at_ms=0, kind="note", ticket_id="T-0", body=body, prev_hash=prev, hash=digest
-                )
-            )
-            prev = digest
+        forge(conn, after=5, count=2)
     problems = report(db).problems
     assert [(p.seq, p.kind) for p in problems if p.kind not in ("modified", "head_mismatch")] == [
         (6, "inserted")
@@ -145,21 +143,7 @@ def test_two_entries_inserted_together_are_found_as_one_span(db: Database) -> No
 def test_reordered_entries_are_found(db: Database) -> None:
     fill(db)
     with db.writer.begin() as conn:
-        a = conn.execute(select(audit_log).where(audit_log.c.seq == 8)).one()
-        b = conn.execute(select(audit_log).where(audit_log.c.seq == 9)).one()
-        for target, src in ((8, b), (9, a)):
-            conn.execute(
-                update(audit_log)
-                .where(audit_log.c.seq == target)
-                .values(
-                    at_ms=src.at_ms,
-                    kind=src.kind,
-                    ticket_id=src.ticket_id,
-                    body=src.body,
-                    prev_hash=src.prev_hash,
-                    hash=src.hash,
-                )
-            )
+        swap(conn, 8, 9)
     problems = report(db).problems
     assert problems[0].seq == 8
     assert (8, "reordered") in [(p.seq, p.kind) for p in problems]
@@ -257,30 +241,9 @@ def test_the_cli_says_which_tampering_it_found(
     fill(db)
     with db.writer.begin() as conn:
         if tamper == "reorder":
-            a = conn.execute(select(audit_log).where(audit_log.c.seq == 4)).one()
-            b = conn.execute(select(audit_log).where(audit_log.c.seq == 5)).one()
-            for target, src in ((4, b), (5, a)):
-                values = {
-                    c: getattr(src, c) for c in ("at_ms", "kind", "ticket_id", "body", "prev_hash", "hash")
-                }
-                conn.execute(update(audit_log).where(audit_log.c.seq == target).values(**values))
-        else:  # a forged entry appended in place of the real 20th, linked to the 19th
-            prev = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == 19)).scalar_one()
-            real = conn.execute(select(audit_log).where(audit_log.c.seq == 20)).one()
-            conn.execute(update(audit_log).where(audit_log.c.seq == 20).values(seq=21))
-            body = '{"forged":true}'
-            conn.execute(
-                insert(audit_log).values(
-                    seq=20,
-                    at_ms=0,
-                    kind="note",
-                    ticket_id="T-0",
-                    body=body,
-                    prev_hash=prev,
-                    hash=audit._entry_hash(prev, 20, 0, "note", "T-0", body),
-                )
-            )
-            assert real.prev_hash == prev
+            swap(conn, 4, 5)
+        else:  # a forged entry in place of the real 20th, linked to the 19th
+            forge(conn, after=19)
     monkeypatch.setenv("BATON_DATABASE_URL", db.url)
     result = CliRunner().invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
