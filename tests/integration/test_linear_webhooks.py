@@ -17,10 +17,10 @@ from baton.engine.outbox import Outbox
 from baton.model import Ticket
 from baton.signals.signatures import sign_linear
 from baton.store import repo
-from baton.store.db import Database, open_database
+from baton.store.db import Database
 from baton.store.schema import decisions, outbox
 from tests.helpers import event, policy_with
-from tests.integration.test_webhooks import LIMIT, Server, serve
+from tests.integration.test_webhooks import LIMIT, Server, serve, serve_sqlite
 from tests.standins.fixtures import LOOPBACK
 from tests.standins.linear import LinearStandIn
 
@@ -33,12 +33,8 @@ LINEAR_KEY = "lin_api_StandIn0000000000000000000000000000SECRET"
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workspace = tmp_path_factory.mktemp("linear-webhooks")
-    db = open_database(f"sqlite:///{workspace / 'baton.db'}")
-    db.migrate()
-    with serve(db, workspace, CONFIG) as server:
+    with serve_sqlite(tmp_path_factory.mktemp("linear-webhooks"), CONFIG) as server:
         yield server
-    db.dispose()
 
 
 def fresh(server: Server, name: str, *, age: float = 0, **changes: Any) -> bytes:

@@ -131,15 +131,23 @@ def serve(
         sock.close()
 
 
+@contextmanager
+def serve_sqlite(workspace: Path, config: dict[str, Any]) -> Iterator[Server]:
+    """:func:`serve` on a fresh SQLite database in ``workspace``, closed afterwards."""
+    db = open_database(f"sqlite:///{workspace / 'baton.db'}")
+    db.migrate()
+    try:
+        with serve(db, workspace, config) as server:
+            yield server
+    finally:
+        db.dispose()
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One SQLite-backed server for the verdict matrix and the limits: every case sends its own body."""
-    workspace = tmp_path_factory.mktemp("webhooks")
-    db = open_database(f"sqlite:///{workspace / 'baton.db'}")
-    db.migrate()
-    with serve(db, workspace, CONFIG) as server:
+    with serve_sqlite(tmp_path_factory.mktemp("webhooks"), CONFIG) as server:
         yield server
-    db.dispose()
 
 
 @pytest.fixture
