@@ -275,7 +275,7 @@ def import_(
                 engine=engine,
                 reader=reader,
                 batch=batch,
-                on_error=lambda row, reason: err.print(f"row {row}: {reason}", markup=False, highlight=False),
+                on_error=_row_problem,
                 on_progress=lambda position: progress.update(task, completed=position),
             )
     out.print(
@@ -310,16 +310,13 @@ def replay_(
     from baton.replay.inputs import pick_mapping, read_accounts
     from baton.replay.outputs import ReplayOutput, write_replay
 
-    def problem(row: int, reason: str) -> None:
-        err.print(f"row {row}: {reason}", markup=False, highlight=False)
-
     def run() -> ReplayOutput:
         limits = load_gate(gate) if gate is not None else None
         chosen = pick_mapping(history, mapping)
         candidate = load_policy(policy)
         baseline = load_policy(compare) if compare is not None else None
         known = (
-            read_accounts(accounts, on_error=lambda n, why: problem(n, f"{accounts}: {why}"))
+            read_accounts(accounts, on_error=lambda n, why: _row_problem(n, f"{accounts}: {why}"))
             if accounts
             else {}
         )
@@ -336,7 +333,7 @@ def replay_(
                 accounts=known,
                 limit=limit,
                 gate=limits,
-                on_error=problem,
+                on_error=_row_problem,
                 on_event=lambda n: bar.update(task, completed=n),
             )
 
@@ -386,19 +383,16 @@ def kpis_(
     from baton.replay.inputs import pick_mapping, read_accounts
     from baton.replay.report import HEADLINE, format_value
 
-    def problem(row: int, why: str) -> None:
-        err.print(f"row {row}: {why}", markup=False, highlight=False)
-
     doc: dict[str, Any]
     if history is not None:
         try:
             chosen = pick_mapping(history, mapping)
             known = (
-                read_accounts(accounts, on_error=lambda n, why: problem(n, f"{accounts}: {why}"))
+                read_accounts(accounts, on_error=lambda n, why: _row_problem(n, f"{accounts}: {why}"))
                 if accounts
                 else None
             )
-            done = as_it_happened(history, chosen, accounts=known, limit=limit, on_error=problem)
+            done = as_it_happened(history, chosen, accounts=known, limit=limit, on_error=_row_problem)
         except (ConfigError, InputError) as exc:
             for line in str(exc).splitlines():
                 err.print(line, markup=False, highlight=False)
@@ -421,6 +415,11 @@ def kpis_(
         table.add_row(label, name, format_value(doc["kpis"].get(name), kind))
     out.print(table)
     out.print(f"tickets: {doc['tickets']}, events: {doc['events']}")
+
+
+def _row_problem(row: int, reason: str) -> None:
+    """An unusable row of an input file, reported on stderr as ``row N: reason``."""
+    err.print(f"row {row}: {reason}", markup=False, highlight=False)
 
 
 def _ingest_mail(file: Path, *, mbox: bool, settings: Settings, engine: Engine, batch: int) -> None:
