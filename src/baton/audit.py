@@ -77,6 +77,7 @@ class AuditRecord:
     ticket_id: str | None
     at: datetime
     body: dict[str, Any]
+    text: str | None = None  # ``canonical_json(body)``, when the caller made it already
 
 
 def append(conn: Connection, records: Sequence[AuditRecord], *, is_postgres: bool) -> int:
@@ -93,7 +94,7 @@ def append(conn: Connection, records: Sequence[AuditRecord], *, is_postgres: boo
     for record in records:
         seq += 1
         at_ms = to_ms(record.at)
-        body = canonical_json(record.body)
+        body = record.text if record.text is not None else canonical_json(record.body)
         digest = _entry_hash(prev, seq, at_ms, record.kind, record.ticket_id, body)
         rows.append(
             {

@@ -44,12 +44,13 @@ class FakeClock:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def to_ms(when: datetime) -> int:
     """Milliseconds since the epoch: how the store keeps every instant (sortable, portable)."""
-    return (when - _EPOCH) // timedelta(milliseconds=1)
+    return (when - _EPOCH) // _MS
 
 
 def from_ms(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
+    return _EPOCH + _MS * ms

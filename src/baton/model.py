@@ -37,6 +37,7 @@ __all__ = [
     "Event",
     "EventType",
     "ExternalLink",
+    "JsonText",
     "Owner",
     "Participant",
     "Priority",
@@ -447,6 +448,13 @@ def json_default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_none=True)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class JsonText(str):
+    """JSON text serialised already: a JSON column stores it as it is instead of serialising it
+    again (an event body or decision record whose canonical text was made for the audit chain)."""
+
+    __slots__ = ()
 
 
 def to_json(value: Any, *, sort_keys: bool = False) -> bytes:

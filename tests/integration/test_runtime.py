@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select, update
 
 from baton import audit
@@ -17,7 +18,7 @@ from baton.engine.runtime import Engine, idempotency_key
 from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import Stage
 from baton.store import read
-from baton.store.db import Database
+from baton.store.db import Database, after_commit
 from baton.store.schema import (
     connector_state,
     decisions,
@@ -42,6 +43,22 @@ def test_migrations_build_exactly_the_declared_schema(db: Database) -> None:
     db.migrate()  # idempotent
 
 
+def test_after_commit_hooks_run_after_a_commit_and_never_after_a_rollback(db: Database) -> None:
+    ran: list[str] = []
+    with db.write() as conn:
+        assert after_commit(conn, lambda: ran.append("committed"))
+        assert ran == []  # not before the commit
+    assert ran == ["committed"]
+    with pytest.raises(RuntimeError), db.write() as conn:
+        after_commit(conn, lambda: ran.append("rolled back"))
+        raise RuntimeError("abandon")
+    with db.write() as conn:
+        pass  # the pooled connection again: no hook of the rolled-back transaction is left on it
+    assert ran == ["committed"]
+    with db.reader.connect() as conn:
+        assert not after_commit(conn, lambda: ran.append("no write transaction"))
+
+
 def test_one_event_writes_everything_in_one_go(engine: Engine, db: Database) -> None:
     (result,) = engine.ingest([event(1, subject="Help", account_id="acme")])
     assert result.status == "accepted" and result.ticket_id and result.decision_id
@@ -55,6 +72,10 @@ def test_one_event_writes_everything_in_one_go(engine: Engine, db: Database) -> 
         assert audit.verify(conn).length == 3  # event, decision, action queued
         ticket = read.get_ticket(conn, result.ticket_id)
     assert ticket is not None and ticket.account_id == "acme" and ticket.external_links[0].id == "1"
+    with db.reader.connect() as conn:  # bodies serialised once for the chain are stored as JSON objects
+        body = conn.execute(select(events.c.body)).scalar_one()
+        record = conn.execute(select(decisions.c.body)).scalar_one()
+    assert body["event_id"] == "1" and record["ticket_id"] == result.ticket_id
 
 
 def test_redelivery_is_recognised_within_and_across_batches(engine: Engine, db: Database) -> None:
@@ -75,6 +96,43 @@ def test_events_of_one_ticket_in_one_batch_see_each_other(engine: Engine, db: Da
         ticket = read.get_ticket(conn, results[0].ticket_id or "")
     assert ticket is not None and ticket.stage == Stage.SOLVED and ticket.version == 3
     assert count(db, timers, timers.c.status == "pending") == 0
+
+
+def test_engines_sharing_a_database_decide_on_each_others_writes(
+    db: Database, policy, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    # Each engine keeps the tickets it committed; another process's write raises the stored
+    # version, so the next batch reads the ticket again instead of deciding on a stale copy.
+    first, second = (Engine(db=db, policy=policy, clock=clock) for _ in range(2))
+    (opened,) = first.ingest([event(1)])
+    second.ingest([event(2, "agent.replied", ticket=1)])
+    first.ingest([event(3, "agent.replied", ticket=1)])
+    with db.reader.connect() as conn:
+        ticket = read.get_ticket(conn, opened.ticket_id or "")
+    assert ticket is not None and ticket.version == 3 and ticket.agent_replies == 2
+
+
+def test_a_rolled_back_batch_leaves_nothing_behind_in_the_engine(
+    db: Database, policy, clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    first, second = (Engine(db=db, policy=policy, clock=clock) for _ in range(2))
+    (opened,) = first.ingest([event(1)])
+
+    def refuse(conn: object) -> None:
+        raise ValueError("disk trouble")
+
+    sqlalchemy.event.listen(db.writer, "commit", refuse)  # the commit fails after all was written
+    try:
+        assert [r.status for r in first.ingest([event(2, "agent.replied", ticket=1)])] == ["failed"]
+    finally:
+        sqlalchemy.event.remove(db.writer, "commit", refuse)
+    # The failed batch's version 2 was never committed; another engine commits its own version 2.
+    second.ingest([event(3, "customer.replied", ticket=1)])
+    first.ingest([event(4, "customer.replied", ticket=1)])
+    with db.reader.connect() as conn:
+        ticket = read.get_ticket(conn, opened.ticket_id or "")
+    assert ticket is not None and ticket.version == 3
+    assert (ticket.agent_replies, ticket.customer_replies) == (0, 2)
 
 
 def test_a_failing_event_costs_only_itself(

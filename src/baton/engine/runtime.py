@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -25,12 +26,12 @@ from baton.clock import Clock, from_ms, to_ms
 from baton.engine.decide import decide, new_ticket_id, timer_version
 from baton.engine.decide_sync import ECHO_TYPES, reported
 from baton.enrich.signals import build_context
-from baton.model import Account, Action, Decision, Event, EventType, ExternalLink, Stage, Ticket
+from baton.model import Account, Action, Decision, Event, EventType, ExternalLink, JsonText, Stage, Ticket
 from baton.policy import versions
 from baton.policy.model import Policy
 from baton.policy.versions import PolicySet
 from baton.store import echoes, repo
-from baton.store.db import Database
+from baton.store.db import Database, after_commit
 from baton.store.schema import decisions, events, outbox, timers
 
 __all__ = ["Engine", "IngestResult", "idempotency_key"]
@@ -40,6 +41,7 @@ _log = logging.getLogger("baton.engine")
 TIMER_SOURCE = "baton.timer"
 LOAD_REFRESH_SECONDS = 10.0
 POLICY_CHECK_SECONDS = 5.0
+TICKET_CACHE = 10_000  # tickets an engine keeps as it last committed them (a few KB each)
 
 
 def idempotency_key(ticket_id: str, decision_id: str, action_name: str) -> str:
@@ -63,9 +65,11 @@ class _Batch:
 
     tickets: dict[str, Ticket] = field(default_factory=dict)
     event_rows: list[dict[str, Any]] = field(default_factory=list)
-    decisions: list[tuple[Decision, dict[str, Any]]] = field(default_factory=list)
+    decisions: list[tuple[Decision, JsonText]] = field(default_factory=list)  # with its record
     links: list[dict[str, Any]] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
+    # Tickets this batch opens: they have no stored row, so no stored timer to cancel either.
+    opened: set[str] = field(default_factory=set)
 
 
 class Engine:
@@ -77,6 +81,20 @@ class Engine:
         self.clock = clock
         self._load_cache: tuple[float, dict[str, int]] | None = None
         self._policy_checked = time.monotonic()
+        # Tickets as this process last committed them, most recent last: a batch's tickets whose
+        # stored version is still the one here are not read and validated again.
+        self._tickets: dict[str, Ticket] = {}
+        self._tickets_lock = threading.Lock()
+
+    def _remember(self, written: Sequence[Ticket]) -> None:
+        """Keep the tickets of a committed transaction (called after its commit, never before)."""
+        cache = self._tickets
+        with self._tickets_lock:
+            for ticket in written:
+                kept = cache.pop(ticket.id, None)
+                cache[ticket.id] = ticket if kept is None or kept.version <= ticket.version else kept
+            while len(cache) > TICKET_CACHE:
+                del cache[next(iter(cache))]
 
     def _follow_active_policy(self, conn: Connection) -> None:
         """Pick up an activation or rollback made by another process, checked every few seconds."""
@@ -140,8 +158,10 @@ class Engine:
         now = self.clock.now()
         known = repo.existing_events(conn, [(e.source, e.event_id) for e in batch])
         links = repo.find_links(conn, [(link.system, link.id) for e in batch for link in _links_of(e)])
-        wanted = [e.ticket_id for e in batch if e.ticket_id] + list(links.values())
-        work = _Batch(tickets=repo.load_tickets(conn, wanted))
+        # Every ticket id an event of the batch can name: a ticket not found under any of them
+        # has no stored row, which lets the write skip cancelling timers it cannot have.
+        wanted = [self._ticket_id(e, links) for e in batch] + list(links.values())
+        work = _Batch(tickets=repo.load_tickets(conn, wanted, cached=self._tickets))
         account_ids = {e.fields.account_id for e in batch if e.fields.account_id}
         account_ids |= {t.account_id for t in work.tickets.values() if t.account_id}
         accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
@@ -162,8 +182,10 @@ class Engine:
             ticket_id = self._ticket_id(event, links)
             ticket = work.tickets.get(ticket_id)
             event = _mark_echo(conn, event, awaited, ticket, self.policies.current)
-            if ticket is None and event.type == EventType.TIMER_FIRED:
-                continue  # defensive: a timer for a ticket that does not exist
+            if ticket is None:
+                if event.type == EventType.TIMER_FIRED:
+                    continue  # defensive: a timer for a ticket that does not exist
+                work.opened.add(ticket_id)
             account_id = event.fields.account_id or (ticket.account_id if ticket else None)
             if account_id is None and event.fields.requester and "@" in event.fields.requester:
                 # E-mail and chat senders map to an account by their address's domain.
@@ -202,6 +224,8 @@ class Engine:
             self._collect(work, event, decision, now_ms=to_ms(now))
             results.append(IngestResult("accepted", event.source, event.event_id, ticket_id, decision.id))
         self._write(conn, work, now_ms=to_ms(now))
+        written = list(work.tickets.values())
+        after_commit(conn, lambda: self._remember(written))
         return results
 
     @staticmethod
@@ -215,7 +239,9 @@ class Engine:
         return new_ticket_id(event)
 
     def _collect(self, work: _Batch, event: Event, decision: Decision, *, now_ms: int) -> None:
-        body = event.model_dump(mode="json", exclude_none=True)
+        # Each body is serialised once, canonically: the audit chain hashes that text and the JSON
+        # columns store it as it is.
+        body = JsonText(audit.canonical_json(event.model_dump(mode="json", exclude_none=True)))
         work.event_rows.append(
             {
                 "source": event.source,
@@ -228,7 +254,8 @@ class Engine:
             }
         )
         record = decision_record(decision)
-        work.decisions.append((decision, record))
+        text = JsonText(audit.canonical_json(record))
+        work.decisions.append((decision, text))
         at = decision.decided_at
         work.audit.append(
             AuditRecord(
@@ -240,11 +267,11 @@ class Engine:
                     "event_id": event.event_id,
                     "type": event.type.value,
                     "occurred_at": event.occurred_at.isoformat(),
-                    "sha256": hashlib.sha256(audit.canonical_json(body).encode()).hexdigest(),
+                    "sha256": hashlib.sha256(body.encode()).hexdigest(),
                 },
             )
         )
-        work.audit.append(AuditRecord("decision", decision.ticket_id, at, record))
+        work.audit.append(AuditRecord("decision", decision.ticket_id, at, record, text))
         for action in decision.actions:
             work.audit.append(
                 AuditRecord(
@@ -317,7 +344,7 @@ class Engine:
         conn.execute(insert(decisions), decision_rows)
         if outbox_rows:
             conn.execute(insert(outbox), outbox_rows)
-        repo.cancel_timers(conn, list(timer_ops))
+        repo.cancel_timers(conn, [key for key in timer_ops if key[0] not in work.opened])
         new_timers = [row for row in timer_ops.values() if row is not None]
         if new_timers:
             conn.execute(insert(timers), new_timers)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic import command
@@ -23,11 +23,22 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from baton.errors import ConfigError
-from baton.model import to_json
+from baton.model import JsonText, to_json
 
-__all__ = ["Database", "open_database"]
+__all__ = ["Database", "after_commit", "open_database"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_AFTER_COMMIT = "baton.after_commit"
+
+
+def after_commit(conn: Connection, hook: Callable[[], None]) -> bool:
+    """Run ``hook`` once the transaction of ``conn`` (opened by :meth:`Database.write`) has
+    committed; False, and the hook is dropped, when ``conn`` is not in such a transaction."""
+    hooks = conn.info.get(_AFTER_COMMIT)
+    if hooks is None:
+        return False
+    hooks.append(hook)
+    return True
 
 
 @dataclass(frozen=True)
@@ -43,13 +54,20 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on error."""
-        if self.is_postgres:
-            with self.writer.begin() as conn:
+        """A write transaction: committed on success, rolled back on error. Callbacks passed to
+        :func:`after_commit` on the connection run once the commit has succeeded, never after a
+        rollback."""
+        hooks: list[Callable[[], None]] = []
+        lock: AbstractContextManager[object] = nullcontext() if self.is_postgres else self._write_lock
+        with lock, self.writer.begin() as conn:
+            conn.info[_AFTER_COMMIT] = hooks
+            try:
                 yield conn
-            return
-        with self._write_lock, self.writer.begin() as conn:
-            yield conn
+            finally:
+                # info belongs to the pooled DBAPI connection: never leave it for the next user.
+                del conn.info[_AFTER_COMMIT]
+        for hook in hooks:
+            hook()
 
     @property
     def is_postgres(self) -> bool:
@@ -74,6 +92,8 @@ class Database:
 
 def _json_dumps(value: Any) -> str:
     # orjson: several times faster than json.dumps on the hot path (every event writes JSON columns).
+    if value.__class__ is JsonText:
+        return cast(str, value)
     return to_json(value).decode()
 
 

@@ -98,9 +98,26 @@ def explain_lookup(conn: Connection, source: str, event_id: str) -> str:
     return " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
 
 
-def load_tickets(conn: Connection, ids: Sequence[str]) -> dict[str, Ticket]:
+def load_tickets(
+    conn: Connection, ids: Sequence[str], *, cached: Mapping[str, Ticket] | None = None
+) -> dict[str, Ticket]:
+    """The stored tickets among ``ids``. With ``cached`` (tickets this process wrote and saw
+    committed), a ticket whose stored version is the cached one's is taken from there instead of
+    being read and validated again: every write of a ticket raises its version, so an equal version
+    is the same state."""
     found: dict[str, Ticket] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids))):
+    unique = list(dict.fromkeys(ids))
+    if cached:
+        stale = []
+        for chunk in _chunks(unique):
+            for row in conn.execute(select(tickets.c.id, tickets.c.version).where(tickets.c.id.in_(chunk))):
+                ticket = cached.get(row.id)
+                if ticket is not None and ticket.version == row.version:
+                    found[row.id] = ticket
+                else:
+                    stale.append(row.id)
+        unique = stale
+    for chunk in _chunks(unique):
         for row in conn.execute(select(tickets.c.id, tickets.c.state).where(tickets.c.id.in_(chunk))):
             found[row.id] = load(Ticket, row.state)
     return found
