@@ -67,7 +67,7 @@ OPEN_TICKETS = 20_000
 COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("read + map rows (HistoryReader, in process)", "signals/history.py", "__iter__"),
     ("events from the reader process (ReadAhead)", "replay/ahead.py", "__iter__"),
-    ("time order: first pass", "replay/order.py", "_bounds"),
+    ("time order: first pass", "replay/order.py", "first_pass"),
     ("simulator: decide", "engine/decide.py", "decide"),
     ("  of which: message templates", "policy/templates.py", "render"),
     ("  of which: SLA timers firing", "engine/decide_sla.py", "on_timer"),

@@ -4,8 +4,11 @@ A replay spends about a quarter of its time reading: decompressing, splitting CS
 them to validated canonical events and putting those in time order (:class:`TimeOrdered`). None of
 that depends on the simulator, so :class:`ReadAhead` runs it in a child process and passes the
 events back in pickled batches, which costs this process about a quarter of what reading them
-would. The simulator itself stays in one process: tickets share state (open-ticket loads decide
-who gets the next one), so splitting the decisions would change them.
+would. The time order's first pass over the file (:func:`~baton.replay.order.first_pass`) runs in
+this process, which has nothing else to do until the first events arrive, while the child starts
+mapping rows; the child then receives its result. The simulator itself stays in one process:
+tickets share state (open-ticket loads decide who gets the next one), so splitting the decisions
+would change them.
 
 The stream is exactly :class:`TimeOrdered`'s: the same events in the same order, the same counts
 (``rows``, ``errors``, ``peak``, ``spilled``, ``reordered``) once it ends, the same exceptions
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import struct
 import subprocess
 import sys
@@ -29,7 +33,7 @@ from typing import IO, BinaryIO, cast
 
 from baton.errors import InputError
 from baton.model import Event
-from baton.replay.order import SPILL, TimeOrdered
+from baton.replay.order import SPILL, Bounds, TimeOrdered, first_pass
 from baton.signals.history_mapping import HistoryMapping
 
 __all__ = ["BATCH", "MIN_BYTES", "ReadAhead", "worth_reading_ahead"]
@@ -107,15 +111,18 @@ def _child() -> None:
     sys.stdout = sys.stderr  # nothing else may write into the stream
     sender = _Sender(out)
     try:
-        path, mapping, limit, spill = pickle.load(sys.stdin.buffer)  # noqa: S301 -- from our parent
-        ordered = TimeOrdered(path, mapping, limit=limit, spill=spill, on_error=sender.error)
+        job = sys.stdin.buffer
+        path, mapping, limit, spill = pickle.load(job)  # noqa: S301 -- from our parent
+        ordered = TimeOrdered(
+            path, mapping, limit=limit, spill=spill, on_error=sender.error, bounds=_FromParent(job)
+        )
         for event in ordered:
             sender.event(event)
         sender.flush()
         sender.send(_Done(ordered.rows, ordered.errors, ordered.peak, ordered.spilled, ordered.reordered))
         out.flush()
-    except BrokenPipeError:
-        pass  # the parent stopped reading: nothing left to do
+    except (BrokenPipeError, EOFError):
+        pass  # the parent stopped reading, or stopped before sending the first pass: nothing to do
     except BaseException as exc:  # every failure goes back to the parent, whole
         try:
             dumped = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
@@ -126,6 +133,19 @@ def _child() -> None:
         with contextlib.suppress(OSError):
             sender.send(_Failed(blob, type(exc).__name__, str(exc)))
             out.flush()
+
+
+class _FromParent:
+    """The child's side of the first pass: its result comes from the parent, after the job."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def ready(self) -> bool:
+        return bool(select.select([self.stream], [], [], 0)[0])
+
+    def get(self) -> Bounds:
+        return cast(Bounds, pickle.load(self.stream))  # noqa: S301 -- from our parent
 
 
 class ReadAhead:
@@ -160,8 +180,7 @@ class ReadAhead:
         self.pid = child.pid
         stream = child.stdout
         try:
-            with child.stdin as job:
-                pickle.dump((self.path, self.mapping, self.limit, self.spill), job)
+            self._send_job(child.stdin)
             while True:
                 message = _receive(stream)
                 if message is None:
@@ -186,6 +205,21 @@ class ReadAhead:
             if child.poll() is None:
                 child.kill()
             child.wait()
+
+    def _send_job(self, job: IO[bytes]) -> None:
+        """The job, then the first pass over the file, run here while the child starts on the rows
+        (this process would only wait for it otherwise). A failure of the first pass is raised
+        here, as it would be in process; a child that failed already has said why on its output."""
+        try:
+            pickle.dump((self.path, self.mapping, self.limit, self.spill), job)
+            job.flush()
+            bounds = first_pass(self.path, self.mapping, self.limit)
+            pickle.dump(bounds, job)
+        except BrokenPipeError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                job.close()
 
 
 def _receive(stream: IO[bytes]) -> _Message | None:

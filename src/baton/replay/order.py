@@ -15,29 +15,51 @@ The result is exactly a stable sort by ``(time, reader order)``. The heap holds 
 tickets that overlap in time, not the file: for the ServiceNow log a few thousand of 120,000. A
 file in no useful order (say, newest ticket first) degrades to buffering everything; past
 ``spill`` buffered events they are kept as compact JSON instead of objects.
+
+The two passes need not run one after the other: given the first pass's result as a
+:class:`BoundsSource`, the second starts at once and holds up to :data:`EARLY` rows until that
+result arrives (a replay's parent process runs the first pass while its reader process parses).
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 from array import array
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol, TypeAlias
 
 from baton.model import Event
-from baton.signals.history import HistoryReader, time_parser
+from baton.signals.history import HistoryReader, MappedRow, time_parser
 from baton.signals.history_mapping import HistoryMapping
 from baton.signals.history_read import HistoryFile
 
-__all__ = ["SPILL", "TimeOrdered", "time_key"]
+__all__ = ["EARLY", "SPILL", "Bounds", "BoundsSource", "TimeOrdered", "first_pass", "time_key"]
 
 SPILL = 20_000
+EARLY = 32_768  # rows read ahead while another process runs the first pass (about 4 KB each)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _NEVER = 2**62
+
+
+# What the first pass finds: row numbers in file order, the suffix minimum of their earliest
+# instants, and the row where a limit stops the replay.
+Bounds: TypeAlias = "tuple[array[int], array[int], int | None]"
+
+
+class BoundsSource(Protocol):
+    """The first pass's result, computed elsewhere while the rows are being read."""
+
+    def ready(self) -> bool:
+        """Whether :meth:`get` would return without waiting."""
+        ...
+
+    def get(self) -> Bounds: ...
 
 
 def time_key(at: datetime) -> int:
@@ -51,7 +73,9 @@ class TimeOrdered:
     ``limit`` keeps the first ``limit`` ticket ids of the file: the rows before the first row of
     the next new id (for a file that lists each ticket's rows together, exactly those tickets).
     Rows that yield no event are passed to ``on_error(row, reason)``. ``rows``, ``errors``,
-    ``peak`` (most events buffered at once) and ``spilled`` are filled in as it runs.
+    ``peak`` (most events buffered at once) and ``spilled`` are filled in as it runs. With
+    ``bounds``, the first pass is another process's (:class:`~baton.replay.ahead.ReadAhead`'s
+    parent runs it while its reader process starts on the rows); the stream is the same.
     """
 
     def __init__(
@@ -62,21 +86,32 @@ class TimeOrdered:
         limit: int | None = None,
         spill: int = SPILL,
         on_error: Callable[[int, str], None] | None = None,
+        bounds: BoundsSource | None = None,
     ) -> None:
         self.path, self.mapping, self.limit, self.spill = path, mapping, limit, spill
         self.on_error = on_error
+        self.bounds = bounds
         self.rows = self.errors = self.peak = self.spilled = 0
         self.reordered = 0
 
     def __iter__(self) -> Iterator[Event]:
-        numbers, earliest, stop = self._bounds()
-        unread = len(numbers)
-        seen = bytearray(unread)
+        if self.bounds is None:
+            numbers, earliest, stop = first_pass(self.path, self.mapping, self.limit)
+        unread = 0
         low = 0
         heap: list[tuple[int, int, Event | str]] = []
         serial = 0
         with HistoryReader(self.path, self.mapping) as reader:
-            for item in reader:
+            items: Iterator[MappedRow] = iter(reader)
+            if self.bounds is not None:
+                # The first pass runs elsewhere: read ahead meanwhile, up to EARLY rows.
+                early = _read_until_ready(items, self.bounds)
+                numbers, earliest, stop = self.bounds.get()
+                items = itertools.chain(early, items)
+                del early
+            unread = len(numbers)
+            seen = bytearray(unread)
+            for item in items:
                 if stop is not None and item.row >= stop:
                     break  # a ticket past the limit: every row before this one has been yielded
                 self.rows += 1
@@ -104,47 +139,58 @@ class TimeOrdered:
         while heap:
             yield _event(heapq.heappop(heap)[2])
 
-    def _bounds(self) -> tuple[array[int], array[int], int | None]:
-        """The first pass: row numbers in file order; for each position, the earliest instant of
-        any row there or after; and, with a limit, the row where the limit stops the replay."""
-        doc = self.mapping.doc
-        empty = frozenset(("", *doc.empty))
-        parse = time_parser(doc.time.format, self.mapping.zone)
 
-        @lru_cache(maxsize=8_192)  # a ticket's creation time is on each of its rows
-        def key(text: str) -> int:
-            return time_key(parse(text))
+def _read_until_ready(items: Iterator[MappedRow], bounds: BoundsSource) -> list[MappedRow]:
+    """Rows read while the first pass is still running elsewhere (at most :data:`EARLY`)."""
+    early: list[MappedRow] = []
+    for item in items:
+        early.append(item)
+        if len(early) % 256 == 0 and (len(early) >= EARLY or bounds.ready()):
+            break
+    return early
 
-        numbers: array[int] = array("q")
-        lows: array[int] = array("q")
-        tickets: set[str] = set()
-        stop: int | None = None
-        # Only the id and time columns are read, and no row is built or digested.
-        columns = (doc.id, doc.time.column, doc.time.created or "")
-        with HistoryFile(self.path, fmt=doc.format, delimiter=doc.delimiter) as source:
-            for number, cells in source.cells(columns):
-                ticket, at, created = cells or ("", "", "")
-                if self.limit is not None:
-                    ticket = ticket.strip()
-                    if ticket and ticket not in empty and ticket not in tickets:
-                        if len(tickets) >= self.limit:
-                            stop = number  # the first row of the first ticket past the limit
-                            break
-                        tickets.add(ticket)
-                numbers.append(number)
-                low = _NEVER
-                for text in (at, created) if doc.time.created else (at,):
-                    text = text.strip()
-                    if text and text not in empty:
-                        try:  # noqa: SIM105 -- suppress() would enter a context manager for every cell
-                            low = min(low, key(text))
-                        except ValueError:  # the reader reports the row
-                            pass
-                lows.append(low)
-        for i in range(len(lows) - 2, -1, -1):  # suffix minimum, in place
-            if lows[i + 1] < lows[i]:
-                lows[i] = lows[i + 1]
-        return numbers, lows, stop
+
+def first_pass(path: Path, mapping: HistoryMapping, limit: int | None) -> Bounds:
+    """The first pass: row numbers in file order; for each position, the earliest instant of any
+    row there or after; and, with a limit, the row where the limit stops the replay."""
+    doc = mapping.doc
+    empty = frozenset(("", *doc.empty))
+    parse = time_parser(doc.time.format, mapping.zone)
+
+    @lru_cache(maxsize=8_192)  # a ticket's creation time is on each of its rows
+    def key(text: str) -> int:
+        return time_key(parse(text))
+
+    numbers: array[int] = array("q")
+    lows: array[int] = array("q")
+    tickets: set[str] = set()
+    stop: int | None = None
+    # Only the id and time columns are read, and no row is built or digested.
+    columns = (doc.id, doc.time.column, doc.time.created or "")
+    with HistoryFile(path, fmt=doc.format, delimiter=doc.delimiter) as source:
+        for number, cells in source.cells(columns):
+            ticket, at, created = cells or ("", "", "")
+            if limit is not None:
+                ticket = ticket.strip()
+                if ticket and ticket not in empty and ticket not in tickets:
+                    if len(tickets) >= limit:
+                        stop = number  # the first row of the first ticket past the limit
+                        break
+                    tickets.add(ticket)
+            numbers.append(number)
+            low = _NEVER
+            for text in (at, created) if doc.time.created else (at,):
+                text = text.strip()
+                if text and text not in empty:
+                    try:  # noqa: SIM105 -- suppress() would enter a context manager for every cell
+                        low = min(low, key(text))
+                    except ValueError:  # the reader reports the row
+                        pass
+            lows.append(low)
+    for i in range(len(lows) - 2, -1, -1):  # suffix minimum, in place
+        if lows[i + 1] < lows[i]:
+            lows[i] = lows[i + 1]
+    return numbers, lows, stop
 
 
 def _event(payload: Event | str) -> Event:

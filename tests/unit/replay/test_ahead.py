@@ -13,8 +13,9 @@ import pytest
 from baton.errors import InputError
 from baton.model import Event
 from baton.policy.loader import load_policy
+from baton.replay import order
 from baton.replay.ahead import BATCH, MIN_BYTES, ReadAhead, worth_reading_ahead
-from baton.replay.order import TimeOrdered
+from baton.replay.order import Bounds, TimeOrdered, first_pass
 from baton.replay.run import replay_history
 from baton.signals.history_mapping import HistoryMapping, load_mapping
 from tests.unit.replay.test_order import MAPPING, ROWS
@@ -66,6 +67,35 @@ def test_a_limit_and_the_spill_work_in_the_child(tmp_path: Path, mapping: Histor
     assert stream(ReadAhead(path, mapping, limit=50, spill=3)) == stream(
         TimeOrdered(path, mapping, limit=50, spill=3)
     )
+
+
+class LateFirstPass:
+    """A first pass run elsewhere that is ready only after ``polls`` questions."""
+
+    def __init__(self, path: Path, mapping: HistoryMapping, limit: int | None, polls: int) -> None:
+        self.args, self.polls, self.asked = (path, mapping, limit), polls, 0
+
+    def ready(self) -> bool:
+        self.asked += 1
+        return self.asked > self.polls
+
+    def get(self) -> Bounds:
+        return first_pass(*self.args)
+
+
+@pytest.mark.parametrize("polls", [0, 2, 10_000])  # ready at once, after 768 rows, at the cap
+@pytest.mark.parametrize("limit", [None, 50, 390])  # 50 stops inside the rows read ahead
+def test_rows_read_before_the_first_pass_is_ready_give_the_same_stream(
+    tmp_path: Path, mapping: HistoryMapping, monkeypatch: pytest.MonkeyPatch, polls: int, limit: int | None
+) -> None:
+    monkeypatch.setattr(order, "EARLY", 1_024)
+    path = tmp_path / "history.csv"
+    path.write_text(many_rows(400))  # 1,200 rows, every tenth ticket with an unusable row
+    late = LateFirstPass(path, mapping, limit, polls)
+    assert stream(TimeOrdered(path, mapping, limit=limit, spill=40, bounds=late)) == stream(
+        TimeOrdered(path, mapping, limit=limit, spill=40)
+    )
+    assert late.asked == min(polls + 1, 3)  # asked every 256 rows; at 1,024 the cap ends the wait
 
 
 @pytest.mark.parametrize(
