@@ -59,6 +59,43 @@ def test_after_commit_hooks_run_after_a_commit_and_never_after_a_rollback(db: Da
         assert not after_commit(conn, lambda: ran.append("no write transaction"))
 
 
+def assert_first_decides_on_what_second_stored(
+    db: Database, first: Engine, second: Engine, ticket_id: str
+) -> None:
+    """``first`` tried an agent reply that was not kept (its version 2); ``second`` commits its
+    own version 2, a customer reply; ``first`` must then decide on that, not on its own copy."""
+    second.ingest([event(3, "customer.replied", ticket=1)])
+    first.ingest([event(4, "customer.replied", ticket=1)])
+    with db.reader.connect() as conn:
+        ticket = read.get_ticket(conn, ticket_id)
+    assert ticket is not None and ticket.version == 3
+    assert (ticket.agent_replies, ticket.customer_replies) == (0, 2)
+
+
+def test_a_connection_lost_in_a_write_is_reported_as_itself(db: Database) -> None:
+    # What the engine's one-by-one retry catches (a DBAPIError), not an error about the cleanup.
+    lost = sqlalchemy.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
+    with pytest.raises(sqlalchemy.exc.OperationalError), db.write() as conn:
+        conn.invalidate()
+        raise lost
+    with db.write() as conn:
+        assert after_commit(conn, lambda: None)  # the pool hands out a working connection again
+
+
+def test_a_savepoint_rolled_back_inside_a_committed_write_leaves_nothing_in_the_engine(
+    db: Database,
+    policy,
+    clock: FakeClock,  # type: ignore[no-untyped-def]
+) -> None:
+    first, second = (Engine(db=db, policy=policy, clock=clock) for _ in range(2))
+    (opened,) = first.ingest([event(1)])
+    with db.write() as conn:
+        savepoint = conn.begin_nested()
+        first.ingest_in(conn, [event(2, "agent.replied", ticket=1)])
+        savepoint.rollback()  # the transaction itself commits, without that version 2
+    assert_first_decides_on_what_second_stored(db, first, second, opened.ticket_id or "")
+
+
 def test_one_event_writes_everything_in_one_go(engine: Engine, db: Database) -> None:
     (result,) = engine.ingest([event(1, subject="Help", account_id="acme")])
     assert result.status == "accepted" and result.ticket_id and result.decision_id
@@ -127,12 +164,7 @@ def test_a_rolled_back_batch_leaves_nothing_behind_in_the_engine(
     finally:
         sqlalchemy.event.remove(db.writer, "commit", refuse)
     # The failed batch's version 2 was never committed; another engine commits its own version 2.
-    second.ingest([event(3, "customer.replied", ticket=1)])
-    first.ingest([event(4, "customer.replied", ticket=1)])
-    with db.reader.connect() as conn:
-        ticket = read.get_ticket(conn, opened.ticket_id or "")
-    assert ticket is not None and ticket.version == 3
-    assert (ticket.agent_replies, ticket.customer_replies) == (0, 2)
+    assert_first_decides_on_what_second_stored(db, first, second, opened.ticket_id or "")
 
 
 def test_a_failing_event_costs_only_itself(

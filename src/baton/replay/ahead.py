@@ -121,7 +121,7 @@ def _child() -> None:
         sender.flush()
         sender.send(_Done(ordered.rows, ordered.errors, ordered.peak, ordered.spilled, ordered.reordered))
         out.flush()
-    except (BrokenPipeError, EOFError):
+    except (BrokenPipeError, _ParentStopped):
         pass  # the parent stopped reading, or stopped before sending the first pass: nothing to do
     except BaseException as exc:  # every failure goes back to the parent, whole
         try:
@@ -145,7 +145,14 @@ class _FromParent:
         return bool(select.select([self.stream], [], [], 0)[0])
 
     def get(self) -> Bounds:
-        return cast(Bounds, pickle.load(self.stream))  # noqa: S301 -- from our parent
+        try:
+            return cast(Bounds, pickle.load(self.stream))  # noqa: S301 -- from our parent
+        except EOFError:
+            raise _ParentStopped from None  # its own first pass failed, and it says so itself
+
+
+class _ParentStopped(Exception):
+    """The parent closed the job before the first pass's result: it has stopped reading."""
 
 
 class ReadAhead:

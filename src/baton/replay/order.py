@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -41,7 +41,7 @@ from baton.signals.history_read import HistoryFile
 __all__ = ["EARLY", "SPILL", "Bounds", "BoundsSource", "TimeOrdered", "first_pass", "time_key"]
 
 SPILL = 20_000
-EARLY = 32_768  # rows read ahead while another process runs the first pass (about 4 KB each)
+EARLY = 20_480  # rows read ahead while another process runs the first pass (about 4 KB each)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _NEVER = 2**62
@@ -103,16 +103,21 @@ class TimeOrdered:
         serial = 0
         with HistoryReader(self.path, self.mapping) as reader:
             items: Iterator[MappedRow] = iter(reader)
+            early: deque[tuple[MappedRow, int]] = deque()
             if self.bounds is not None:
-                # The first pass runs elsewhere: read ahead meanwhile, up to EARLY rows.
-                early = _read_until_ready(items, self.bounds)
+                # The first pass runs elsewhere: read ahead meanwhile, up to EARLY rows, each with
+                # the reader's count of reordered tickets as it was then (a limit may stop there).
+                for item in items:
+                    early.append((item, reader.reordered))
+                    if len(early) % 256 == 0 and (len(early) >= EARLY or self.bounds.ready()):
+                        break
                 numbers, earliest, stop = self.bounds.get()
-                items = itertools.chain(early, items)
-                del early
+            stopped: int | None = None  # the reordered count as read at the row a limit stops at
             unread = len(numbers)
             seen = bytearray(unread)
-            for item in items:
+            for item, count in _rows(early, items):
                 if stop is not None and item.row >= stop:
+                    stopped = count
                     break  # a ticket past the limit: every row before this one has been yielded
                 self.rows += 1
                 i = bisect.bisect_left(numbers, item.row)
@@ -135,19 +140,19 @@ class TimeOrdered:
                 horizon = earliest[low] if low < unread else _NEVER
                 while heap and heap[0][0] <= horizon:
                     yield _event(heapq.heappop(heap)[2])
-            self.reordered = reader.reordered
+            self.reordered = reader.reordered if stopped is None else stopped
         while heap:
             yield _event(heapq.heappop(heap)[2])
 
 
-def _read_until_ready(items: Iterator[MappedRow], bounds: BoundsSource) -> list[MappedRow]:
-    """Rows read while the first pass is still running elsewhere (at most :data:`EARLY`)."""
-    early: list[MappedRow] = []
-    for item in items:
-        early.append(item)
-        if len(early) % 256 == 0 and (len(early) >= EARLY or bounds.ready()):
-            break
-    return early
+def _rows(
+    early: deque[tuple[MappedRow, int]], rest: Iterator[MappedRow]
+) -> Iterator[tuple[MappedRow, int | None]]:
+    """The rows read ahead (each let go once merged) with their counts, then the rest."""
+    while early:
+        yield early.popleft()
+    for item in rest:
+        yield item, None
 
 
 def first_pass(path: Path, mapping: HistoryMapping, limit: int | None) -> Bounds:

@@ -33,9 +33,10 @@ _AFTER_COMMIT = "baton.after_commit"
 
 def after_commit(conn: Connection, hook: Callable[[], None]) -> bool:
     """Run ``hook`` once the transaction of ``conn`` (opened by :meth:`Database.write`) has
-    committed; False, and the hook is dropped, when ``conn`` is not in such a transaction."""
+    committed; False, and the hook is dropped, when ``conn`` is not in such a transaction or is
+    inside a savepoint (which may be rolled back while the transaction still commits)."""
     hooks = conn.info.get(_AFTER_COMMIT)
-    if hooks is None:
+    if hooks is None or conn.in_nested_transaction():
         return False
     hooks.append(hook)
     return True
@@ -60,12 +61,15 @@ class Database:
         hooks: list[Callable[[], None]] = []
         lock: AbstractContextManager[object] = nullcontext() if self.is_postgres else self._write_lock
         with lock, self.writer.begin() as conn:
-            conn.info[_AFTER_COMMIT] = hooks
+            # info belongs to the pooled DBAPI connection: never leave the hooks for its next user.
+            # Taken once: after a lost connection, conn.info itself raises, and that must not hide
+            # the error that ended the transaction.
+            info = conn.info
+            info[_AFTER_COMMIT] = hooks
             try:
                 yield conn
             finally:
-                # info belongs to the pooled DBAPI connection: never leave it for the next user.
-                del conn.info[_AFTER_COMMIT]
+                info.pop(_AFTER_COMMIT, None)
         for hook in hooks:
             hook()
 

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,18 +84,35 @@ class LateFirstPass:
         return first_pass(*self.args)
 
 
+def reversed_rows(tickets: int) -> str:
+    """``many_rows``, with the rows of every third ticket in reverse time order in the file."""
+    header, *rows = many_rows(tickets).splitlines()
+    out = [header]
+    for n in range(tickets):
+        three = rows[3 * n : 3 * n + 3]
+        out += three[::-1] if n % 3 == 0 else three
+    return "\n".join(out) + "\n"
+
+
 @pytest.mark.parametrize("polls", [0, 2, 10_000])  # ready at once, after 768 rows, at the cap
 @pytest.mark.parametrize("limit", [None, 50, 390])  # 50 stops inside the rows read ahead
+@pytest.mark.parametrize("rows", [many_rows, reversed_rows])
 def test_rows_read_before_the_first_pass_is_ready_give_the_same_stream(
-    tmp_path: Path, mapping: HistoryMapping, monkeypatch: pytest.MonkeyPatch, polls: int, limit: int | None
+    tmp_path: Path,
+    mapping: HistoryMapping,
+    monkeypatch: pytest.MonkeyPatch,
+    polls: int,
+    limit: int | None,
+    rows: Callable[[int], str],
 ) -> None:
     monkeypatch.setattr(order, "EARLY", 1_024)
     path = tmp_path / "history.csv"
-    path.write_text(many_rows(400))  # 1,200 rows, every tenth ticket with an unusable row
+    path.write_text(rows(400))  # 1,200 rows, every tenth ticket with an unusable row
     late = LateFirstPass(path, mapping, limit, polls)
-    assert stream(TimeOrdered(path, mapping, limit=limit, spill=40, bounds=late)) == stream(
-        TimeOrdered(path, mapping, limit=limit, spill=40)
-    )
+    ahead = stream(TimeOrdered(path, mapping, limit=limit, spill=40, bounds=late))
+    here = stream(TimeOrdered(path, mapping, limit=limit, spill=40))
+    assert ahead == here  # the events, the unusable rows and every count, reordered tickets too
+    assert (here[2][-1] > 0) is (rows is reversed_rows)
     assert late.asked == min(polls + 1, 3)  # asked every 256 rows; at 1,024 the cap ends the wait
 
 
