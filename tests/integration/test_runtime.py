@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from baton.engine.runtime import Engine, idempotency_key
 from baton.errors import PermanentConnectorError, TransientConnectorError
 from baton.model import Stage
 from baton.store import read
-from baton.store.db import Database, after_commit
+from baton.store.db import Database, after_commit, open_database
 from baton.store.schema import (
     connector_state,
     decisions,
@@ -165,6 +166,54 @@ def test_a_rolled_back_batch_leaves_nothing_behind_in_the_engine(
         sqlalchemy.event.remove(db.writer, "commit", refuse)
     # The failed batch's version 2 was never committed; another engine commits its own version 2.
     assert_first_decides_on_what_second_stored(db, first, second, opened.ticket_id or "")
+
+
+def test_batches_that_open_tickets_leave_the_timers_one_event_per_batch_would(
+    db: Database,
+    policy,
+    clock: FakeClock,  # type: ignore[no-untyped-def]
+) -> None:
+    # A batch cancels no stored timer of a ticket it opens (it has none), but does cancel those of
+    # a ticket an earlier batch opened: re-prioritised (its SLA timers move), replied to (some
+    # stop), solved and reopened, in two batches, the pending timers are those of one per batch.
+    stream = [
+        event(1, priority="normal"),
+        event(2, "priority.changed", ticket=1, priority="urgent"),
+        event(3, "agent.replied", ticket=1),
+        event(4, priority="high"),
+        event(5, "ticket.solved", ticket=4),
+        event(6, "priority.changed", ticket=1, priority="low"),
+        event(7, "ticket.reopened", ticket=4),
+    ]
+    engine = Engine(db=db, policy=policy, clock=clock)
+    engine.ingest(stream[:4])
+    engine.ingest(stream[4:])
+    with db.reader.connect() as conn:
+        pending = conn.execute(
+            select(timers.c.ticket_id, timers.c.name, timers.c.due_ms).where(timers.c.status == "pending")
+        ).all()
+    assert pending and sorted(pending) == sorted(one_event_per_batch_timers(policy, clock, stream))
+
+
+def one_event_per_batch_timers(policy, clock: FakeClock, stream: list) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """The pending timers after ``stream``, one event per batch, in a database of their own."""
+    with tempfile.TemporaryDirectory() as folder:
+        other = open_database(f"sqlite:///{folder}/other.db")
+        other.migrate()
+        try:
+            engine = Engine(db=other, policy=policy, clock=clock)
+            for e in stream:
+                engine.ingest([e])
+            with other.reader.connect() as conn:
+                return list(
+                    conn.execute(
+                        select(timers.c.ticket_id, timers.c.name, timers.c.due_ms).where(
+                            timers.c.status == "pending"
+                        )
+                    ).all()
+                )
+        finally:
+            other.dispose()
 
 
 def test_a_failing_event_costs_only_itself(
