@@ -316,9 +316,11 @@ def test_transient_failures_back_off_honouring_retry_after(
     box = _outbox(db, clock, {"log": target})
     assert box.deliver().retried == 1
     assert box.deliver().claimed == 0  # waiting out Retry-After
-    clock.advance(timedelta(seconds=31))
+    clock.advance(timedelta(seconds=29.9))
+    assert box.deliver().claimed == 0  # never sooner than asked
+    clock.advance(timedelta(seconds=3.2))  # at most a tenth of it later
     assert box.deliver().retried == 1
-    clock.advance(timedelta(seconds=31))
+    clock.advance(timedelta(seconds=33.1))
     assert box.deliver().delivered == 1
     assert [a.attempt for a in target.calls] == [1, 2, 3]
     assert len({a.key for a in target.calls}) == 1
@@ -402,7 +404,7 @@ def test_actions_of_one_ticket_leave_in_order_and_others_are_not_held_up(
     # ticket 2's action went out although ticket 1's head is waiting; ticket 1's later action did not
     assert [a.params.get("template") for a in target.calls[1:]] == ["assigned"]
     assert target.calls[1].ticket_id != target.calls[0].ticket_id
-    clock.advance(timedelta(seconds=61))
+    clock.advance(timedelta(seconds=66.1))  # Retry-After and at most a tenth of it more
     for _ in range(3):
         box.deliver()
     t1 = [a for a in target.calls if a.ticket_id == target.calls[0].ticket_id]

@@ -53,12 +53,24 @@ def test_a_seeded_generator_makes_the_waits_reproducible() -> None:
     assert first[3] == random.Random(42).uniform(0, 8.0)
 
 
-@pytest.mark.parametrize(("attempt", "retry_after"), [(1, 30.0), (3, 0.5), (12, 900.0), (2, 0.0)])
-def test_retry_after_is_the_wait_never_less_and_never_more(attempt: int, retry_after: float) -> None:
-    rng = random.Random(attempt)
-    waits = {backoff_seconds(attempt, retry_after=retry_after, rng=rng) for _ in range(100)}
-    assert waits == {retry_after}  # a floor (even above the cap), and no jitter added on top
-    assert rng.random() == random.Random(attempt).random()  # the generator was not drawn from
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "spread"), [(1, 30.0, 3.0), (3, 0.5, 0.05), (12, 900.0, 30.0), (2, 7.0, 0.7)]
+)
+def test_retry_after_is_a_floor_with_a_little_jitter_on_top(
+    attempt: int, retry_after: float, spread: float
+) -> None:
+    waits = [backoff_seconds(attempt, retry_after=retry_after, rng=random.Random(n)) for n in range(2_000)]
+    # Never sooner than asked (even above the cap), at most a tenth (30 s at most) later...
+    assert min(waits) >= retry_after and max(waits) <= retry_after + spread
+    # ...and spread over that span, so the actions one 429 held back do not all return at once.
+    assert min(waits) < retry_after + spread * 0.05 and max(waits) > retry_after + spread * 0.95
+    assert len(set(waits)) > 1_900
+
+
+def test_a_retry_after_of_zero_means_now() -> None:
+    rng = random.Random(5)
+    assert {backoff_seconds(n, retry_after=0.0, rng=rng) for n in range(1, 20)} == {0.0}
+    assert rng.random() == random.Random(5).random()  # the generator was not drawn from
 
 
 def test_negative_settings_are_refused() -> None:

@@ -49,6 +49,8 @@ CLAIMS_PER_ATTEMPT = 4
 """An action claimed this many times per allowed attempt without any outcome is dead-lettered."""
 
 _log = logging.getLogger("baton.outbox")
+RETRY_AFTER_SPREAD = 0.1  # the jitter on top of a vendor's Retry-After, as a share of it
+RETRY_AFTER_SPREAD_MAX = 30.0  # seconds
 
 
 def backoff_seconds(
@@ -65,13 +67,16 @@ def backoff_seconds(
     so the first retry waits up to ``base``, each later one up to twice as long, never more than
     ``cap`` (an ``attempt`` below 1 counts as 1). ``rng`` makes the jitter reproducible.
 
-    A vendor's ``retry_after`` (its ``Retry-After``) replaces the jitter: the wait is exactly what
-    it asked, so never sooner (a floor, even above ``cap``) and not later either; ``0`` means now.
+    A vendor's ``retry_after`` (its ``Retry-After``) is a floor, even above ``cap``: never sooner.
+    On top of it comes a jitter of up to a tenth of it (at most :data:`RETRY_AFTER_SPREAD_MAX`
+    seconds): every action one 429 held back would otherwise come back in the same instant and
+    meet the same limit. ``0`` means now.
     """
     if base < 0 or cap < 0 or (retry_after is not None and retry_after < 0):
         raise ValueError("base, cap and retry_after must not be negative")
     if retry_after is not None:
-        return retry_after
+        spread = min(retry_after * RETRY_AFTER_SPREAD, RETRY_AFTER_SPREAD_MAX)
+        return retry_after + (rng or random).uniform(0, spread) if spread > 0 else retry_after
     doublings = min(max(attempt, 1) - 1, 64)  # past 2**64 every cap is reached; no overflow
     return (rng or random).uniform(0, min(cap, base * 2**doublings))
 
