@@ -37,10 +37,13 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-def fresh(server: Server, name: str, *, age: float = 0, **changes: Any) -> bytes:
-    """A fixture as Linear would send it now (``age`` seconds ago), with top-level ``changes``."""
+def fresh(server: Server, name: str, *, age: float = 0, updated: str | None = None, **changes: Any) -> bytes:
+    """A fixture as Linear would send it now (``age`` seconds ago), with top-level ``changes``;
+    ``updated`` makes it another change of the same issue (its ``data.updatedAt``)."""
     payload = json.loads((FIXTURES / f"{name}.json").read_bytes()) | changes
     payload["webhookTimestamp"] = int((server.clock.now() - timedelta(seconds=age)).timestamp() * 1000)
+    if updated is not None:
+        payload["data"]["updatedAt"] = updated
     return json.dumps(payload).encode()
 
 
@@ -67,7 +70,12 @@ def post(server: Server, body: bytes, secret: str = NEW, delivery: str | None = 
 )
 def test_verdicts(shared: Server, case: str, status: int) -> None:
     age = {"59 s old": 59, "61 s old: a replay": 61, "61 s in the future": -61}.get(case, 0)
-    body = fresh(shared, "issue_title", age=age, webhookId=f"case-{case}")
+    minute = (
+        ["valid", "signed with the old secret during a rotation", "59 s old"].index(case)
+        if status == 202
+        else 9
+    )
+    body = fresh(shared, "issue_title", age=age, updated=f"2026-03-02T10:3{minute}:00.000Z")
     headers = sign_linear(
         body=body, secret=OLD if "old secret" in case else "nope" if "wrong" in case else NEW
     )
@@ -92,6 +100,18 @@ def test_a_redelivery_is_stored_once(shared: Server) -> None:
     first, again = post(shared, body, delivery="d-77"), post(shared, body, delivery="d-77")
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["status"] == "duplicate"
+    # Linear's retry of it: a fresh webhookTimestamp (signed again), the same change.
+    retried = fresh(shared, "issue_completed", age=5, webhookId="redelivered")
+    assert post(shared, retried, delivery="d-77").json()["status"] == "duplicate"
+
+
+def test_a_captured_body_posted_again_under_another_delivery_header_is_a_duplicate(shared: Server) -> None:
+    # The Linear-Delivery header is not signed: a replay within the 60 s window may carry any.
+    body = fresh(shared, "issue_completed", updated="2026-03-02T12:00:00.000Z")
+    before = shared.stored()
+    first, replayed = post(shared, body, delivery="d-80"), post(shared, body, delivery="d-81-forged")
+    assert (first.status_code, replayed.status_code) == (202, 200)
+    assert replayed.json()["status"] == "duplicate" and shared.stored() == before + 1
 
 
 @pytest.mark.parametrize(

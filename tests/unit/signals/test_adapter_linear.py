@@ -38,7 +38,8 @@ def parse(payload: dict[str, Any] | str, headers: dict[str, str] | None = None) 
 
 def test_a_created_issue_opens_a_ticket_with_its_fields_and_names_batons_ticket() -> None:
     [event] = parse("issue_created", {"Linear-Delivery": "d-1"})
-    assert (event.source, event.type, event.event_id) == ("linear", EventType.TICKET_CREATED, "d-1")
+    assert (event.source, event.type) == ("linear", EventType.TICKET_CREATED)
+    assert event.event_id == f"Issue:create:{ISSUE}:2026-03-02T09:00:00.000Z"
     assert event.external == ExternalLink(system="linear", id=ISSUE, url=URL)
     assert event.ticket_id == "T-0123456789abcdef"  # the connector's marker line
     assert event.fields.model_dump(mode="json", exclude_none=True) == {
@@ -70,15 +71,16 @@ def test_a_completed_issue_is_a_status_change_to_solved() -> None:
 
 def test_one_update_of_priority_and_assignee_is_two_events() -> None:
     priority, assigned = parse("issue_priority_assignee", {"Linear-Delivery": "d-2"})
+    change = f"Issue:update:{ISSUE}:{body('issue_priority_assignee')['data']['updatedAt']}"
     assert (priority.type, priority.fields.priority, priority.event_id) == (
         EventType.PRIORITY_CHANGED,
         "urgent",
-        "d-2",
+        change,
     )
     assert (assigned.type, assigned.fields.assignee, assigned.event_id) == (
         EventType.ASSIGNED,
         "7e6d5c4b-3a29-4817-8665-544332211009",
-        "d-2#1",
+        f"{change}#1",
     )
     assert assigned.data["assignee_name"] == "Rae Senior"  # sortOrder changed too: not news
 
@@ -123,10 +125,27 @@ def test_other_types_and_comment_edits_are_acknowledged_with_no_events() -> None
     assert parse(edited) == []
 
 
-def test_without_a_delivery_header_the_id_is_stable() -> None:
-    first, again = parse("issue_title"), parse("issue_title")
-    assert first[0].event_id == again[0].event_id == "000042e3-d123-4980-b49f-8e140eef9329:1772442000000"
+def test_the_id_names_the_change_by_signed_fields_whatever_the_header() -> None:
+    # Linear's retry (same header, fresh webhookTimestamp) and a captured body posted again under
+    # a new header name the same change: both are duplicates downstream.
+    first = parse("issue_title", {"Linear-Delivery": "d-9"})
+    retried = body("issue_title") | {"webhookTimestamp": 1772442099000}
+    replayed = parse("issue_title", {"Linear-Delivery": "forged"})
+    assert first[0].event_id == parse(retried, {"Linear-Delivery": "d-9"})[0].event_id
+    assert first[0].event_id == replayed[0].event_id == f"Issue:update:{ISSUE}:2026-03-02T10:30:00.000Z"
+    later = body("issue_title")
+    later["data"] = later["data"] | {"updatedAt": "2026-03-02T10:30:00.001Z"}
+    assert parse(later)[0].event_id != first[0].event_id  # the next change of the same issue
+    [comment] = parse("comment_created", {"Linear-Delivery": "d-10"})
+    assert comment.event_id.startswith("Comment:create:") and "d-10" not in comment.event_id
+
+
+def test_without_the_change_fields_the_id_is_the_header_then_the_webhook_then_the_body() -> None:
     stripped = body("issue_title")
+    del stripped["data"]["updatedAt"]
+    assert parse(stripped, {"Linear-Delivery": "d-3"})[0].event_id == "d-3"
+    first, again = parse(stripped), parse(stripped)
+    assert first[0].event_id == again[0].event_id == "000042e3-d123-4980-b49f-8e140eef9329:1772442000000"
     del stripped["webhookId"]
     assert parse(stripped)[0].event_id.startswith("sha256:")
 

@@ -40,8 +40,13 @@ it even when they arrive before the delivery that created the issue is recorded.
 writes coming back (a priority, assignee or state its ``sync`` set) report the values the
 connector recorded as written, so the engine recognises the echo and does not act on it again.
 
-The delivery id is the ``Linear-Delivery`` header, else ``webhookId`` with ``webhookTimestamp``,
-else the SHA-256 of the body.
+The delivery id names the change itself, from the signed body: the type, the action, the entity's
+id and, for an issue, its ``updatedAt`` (a comment is created once). Linear's own retries of a
+delivery (a fresh ``webhookTimestamp``, the same ``Linear-Delivery`` header) and a captured body
+posted again under another header both name the same change, so both are duplicates; the header
+is not signed, so it cannot be what tells two changes apart. Without those fields the id is the
+``Linear-Delivery`` header, else ``webhookId`` with ``webhookTimestamp``, else the SHA-256 of the
+body.
 """
 
 from __future__ import annotations
@@ -120,16 +125,32 @@ class LinearAdapter:
         actor = _actor(obj(payload, "actor"))
         base = {"action": action, "type": kind, "identifier": text(data, "identifier")}
         drafts = [replace(d, actor=d.actor or actor, data={**base, **d.data}) for d in drafts]
-        stamp = payload.get("webhookTimestamp")
-        webhook = text(payload, "webhookId")
-        fallback = f"{webhook}:{stamp}" if webhook and isinstance(stamp, int) else content_id(delivery.body)
         return build_events(
             source=self.source,
-            delivery_id=header(delivery.headers, DELIVERY_HEADER) or fallback,
+            delivery_id=_change_id(kind, action, data) or _delivery_id(delivery, payload),
             external=ExternalLink(system=self.source, id=issue_id, url=_web_url(url)),
             drafts=drafts,
             ticket_id=ticket,
         )
+
+
+def _change_id(kind: str | None, action: str, data: dict[str, Any]) -> str | None:
+    """The change a delivery reports, named by signed fields: the same for Linear's retries of it
+    and for a replay of its body (see the module docstring); None when the body lacks them."""
+    entity = text(data, "id")
+    if entity is None:
+        return None
+    if kind == "Comment":
+        return f"Comment:{action}:{entity}"
+    updated = text(data, "updatedAt")
+    return f"{kind}:{action}:{entity}:{updated}" if updated else None
+
+
+def _delivery_id(delivery: Delivery, payload: dict[str, Any]) -> str:
+    stamp = payload.get("webhookTimestamp")
+    webhook = text(payload, "webhookId")
+    fallback = f"{webhook}:{stamp}" if webhook and isinstance(stamp, int) else content_id(delivery.body)
+    return header(delivery.headers, DELIVERY_HEADER) or fallback
 
 
 def baton_ticket(issue: dict[str, Any]) -> str | None:
