@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from baton.clock import to_ms
 from baton.connectors.linear import LinearConfig, LinearConnector
 from baton.engine.outbox import Outbox
 from baton.model import Ticket
@@ -19,7 +21,7 @@ from baton.signals.signatures import sign_linear
 from baton.store import repo
 from baton.store.db import Database
 from baton.store.schema import decisions, outbox
-from tests.helpers import event, policy_with
+from tests.helpers import event, outbox_row, policy_with
 from tests.integration.test_webhooks import LIMIT, Server, serve, serve_sqlite
 from tests.standins.fixtures import LOOPBACK
 from tests.standins.linear import LinearStandIn
@@ -201,59 +203,109 @@ def _pending(db: Database) -> list[tuple[str, str]]:
         return [(r.connector, r.action_name) for r in rows]
 
 
-def test_an_issue_baton_created_meets_its_webhooks_and_batons_own_change_is_not_acted_on(
-    linked: Server, db: Database
-) -> None:
+@contextmanager
+def linear_delivery(linked: Server, db: Database) -> Iterator[tuple[LinearStandIn, Outbox]]:
+    """A Linear stand-in, and an outbox delivering to it through the real connector, whose
+    deliveries join what they created to tickets through the server's engine."""
     clock = linked.clock
     with LinearStandIn(LINEAR_KEY, clock=lambda: clock.now().timestamp()) as standin:
         config = LinearConfig(
             api_key=LINEAR_KEY, api_url=f"{standin.url}/graphql", team_id=standin.team.id, http=LOOPBACK
         )
         connector = LinearConnector(config, clock=clock)
-        box = Outbox(
-            db=db, connectors={"linear": connector}, clock=clock, worker="w1", linker=linked.engine.ingest_in
-        )
         try:
-            (opened,) = linked.engine.ingest([event(1, subject="bug in the CSV export")])
-            ticket_id = opened.ticket_id
-            assert ticket_id is not None
-            while box.deliver().claimed:
-                pass
-            (issue_id,) = standin.issues
-            issue = standin.issues[issue_id]
-            assert ("linear", issue.id) in {(x.system, x.id) for x in _ticket(db, ticket_id).external_links}
-
-            # Baton waits on the customer: pending is a started state in Linear, which Linear's
-            # webhook reports as open. It lands on the ticket that filed the issue, and is
-            # recognised as Baton's own change: the ticket stays pending.
-            linked.engine.ingest([event(2, "status.changed", ticket=1, status="pending")])
-            while box.deliver().claimed:
-                pass
-            issue = standin.issues[issue_id]  # the stand-in keeps each update as a new record
-            assert standin.state(issue).name == "In Progress"
-            response = post(linked, standin.webhook(issue, updated_from={"stateId": "x"}), delivery="lin-1")
-            assert response.status_code == 202, response.text
-            assert response.json()["events"][0]["ticket_id"] == ticket_id
-            assert "sync.echo" in _reasons(db, ticket_id) and _ticket(db, ticket_id).stage == "pending"
-
-            # Baton solves the ticket: the sync moves the issue to Done, and the echo is not news.
-            linked.engine.ingest([event(3, "ticket.solved", ticket=1)])
-            while box.deliver().claimed:
-                pass
-            issue = standin.issues[issue_id]
-            assert standin.state(issue).name == "Done" and _pending(db) == []
-            response = post(linked, standin.webhook(issue, updated_from={"stateId": "y"}), delivery="lin-2")
-            assert response.json()["events"][0]["ticket_id"] == ticket_id
-            assert "sync.echo" in _reasons(db, ticket_id) and _pending(db) == []
-
-            # An engineer reopens it in Linear: news, acted on (not written back to Linear itself).
-            reopened = standin.webhook(issue, updated_from=standin.move(issue, "In Progress"))
-            assert post(linked, reopened, delivery="lin-3").status_code == 202
-            assert _ticket(db, ticket_id).stage == "open" and "sync.echo" not in _reasons(db, ticket_id)
-            # The policy acts on it (the owner hears of the reopen); nothing goes back to Linear.
-            assert _pending(db) == [("log", "notify.reopened")]
+            yield (
+                standin,
+                Outbox(
+                    db=db,
+                    connectors={"linear": connector},
+                    clock=clock,
+                    worker="w1",
+                    linker=linked.engine.ingest_in,
+                ),
+            )
         finally:
             connector.close()
+
+
+def test_an_issue_baton_created_meets_its_webhooks_and_batons_own_change_is_not_acted_on(
+    linked: Server, db: Database
+) -> None:
+    with linear_delivery(linked, db) as (standin, box):
+        (opened,) = linked.engine.ingest([event(1, subject="bug in the CSV export")])
+        ticket_id = opened.ticket_id
+        assert ticket_id is not None
+        while box.deliver().claimed:
+            pass
+        (issue_id,) = standin.issues
+        issue = standin.issues[issue_id]
+        assert ("linear", issue.id) in {(x.system, x.id) for x in _ticket(db, ticket_id).external_links}
+
+        # Baton waits on the customer: pending is a started state in Linear, which Linear's
+        # webhook reports as open. It lands on the ticket that filed the issue, and is
+        # recognised as Baton's own change: the ticket stays pending.
+        linked.engine.ingest([event(2, "status.changed", ticket=1, status="pending")])
+        while box.deliver().claimed:
+            pass
+        issue = standin.issues[issue_id]  # the stand-in keeps each update as a new record
+        assert standin.state(issue).name == "In Progress"
+        response = post(linked, standin.webhook(issue, updated_from={"stateId": "x"}), delivery="lin-1")
+        assert response.status_code == 202, response.text
+        assert response.json()["events"][0]["ticket_id"] == ticket_id
+        assert "sync.echo" in _reasons(db, ticket_id) and _ticket(db, ticket_id).stage == "pending"
+
+        # Baton solves the ticket: the sync moves the issue to Done, and the echo is not news.
+        linked.engine.ingest([event(3, "ticket.solved", ticket=1)])
+        while box.deliver().claimed:
+            pass
+        issue = standin.issues[issue_id]
+        assert standin.state(issue).name == "Done" and _pending(db) == []
+        response = post(linked, standin.webhook(issue, updated_from={"stateId": "y"}), delivery="lin-2")
+        assert response.json()["events"][0]["ticket_id"] == ticket_id
+        assert "sync.echo" in _reasons(db, ticket_id) and _pending(db) == []
+
+        # An engineer reopens it in Linear: news, acted on (not written back to Linear itself).
+        reopened = standin.webhook(issue, updated_from=standin.move(issue, "In Progress"))
+        assert post(linked, reopened, delivery="lin-3").status_code == 202
+        assert _ticket(db, ticket_id).stage == "open" and "sync.echo" not in _reasons(db, ticket_id)
+        # The policy acts on it (the owner hears of the reopen); nothing goes back to Linear.
+        assert _pending(db) == [("log", "notify.reopened")]
+
+
+def test_batons_own_comment_coming_back_is_not_news_and_a_persons_comment_is(
+    linked: Server, db: Database
+) -> None:
+    # Without this a rule acting on notes could answer Baton's own comment, and so on forever.
+    clock = linked.clock
+    with linear_delivery(linked, db) as (standin, box):
+        (opened,) = linked.engine.ingest([event(1, subject="bug in the CSV export")])
+        ticket_id = opened.ticket_id or ""
+        while box.deliver().claimed:
+            pass
+        (issue,) = standin.issues.values()
+        with db.write() as conn:
+            params = {"text": "We told the customer a fix is on its way."}
+            row = outbox_row(
+                key="k-comment",
+                ticket=ticket_id,
+                connector="linear",
+                kind="comment",
+                params=params,
+                now_ms=to_ms(clock.now()),
+            )
+            conn.execute(insert(outbox), [row])
+        while box.deliver().claimed:
+            pass
+        (own,) = [c for c in standin.comments.values() if c.body == params["text"]]
+
+        response = post(linked, standin.comment_webhook(own))
+        assert response.status_code == 202, response.text
+        assert response.json()["events"][0]["ticket_id"] == ticket_id
+        assert _reasons(db, ticket_id) == ["sync.echo"]
+
+        person = standin.comment(issue, "Reproduced: the export query times out after 30 s.")
+        assert post(linked, standin.comment_webhook(person)).status_code == 202
+        assert "sync.echo" not in _reasons(db, ticket_id)
 
 
 def test_a_webhook_arriving_before_the_link_is_recorded_still_finds_the_ticket(linked: Server) -> None:

@@ -191,6 +191,30 @@ class LinearStandIn(StandIn):
         body |= {"webhookTimestamp": int(self.clock() * 1000), "webhookId": "standin-webhook"}
         return json.dumps(body).encode()
 
+    def comment(self, issue: Issue, body: str) -> Comment:
+        """A person comments on ``issue`` in Linear."""
+        made = Comment(str(uuid.uuid4()), issue.id, body)
+        self.comments[made.id] = made
+        return made
+
+    def comment_webhook(self, comment: Comment) -> bytes:
+        """The body of Linear's ``Comment`` create webhook about ``comment``."""
+        issue, now = self.issues[comment.issue_id], self._now()
+        data = {
+            "id": comment.id,
+            "createdAt": now,
+            "updatedAt": now,
+            "body": comment.body,
+            "issueId": issue.id,
+            "issue": {"id": issue.id, "title": issue.title},
+            "userId": "standin-user",
+            "user": {"id": "standin-user", "name": "Dana Dev"},
+        }
+        url = f"{issue.view()['url']}#comment-{comment.id[:8]}"
+        body = {"action": "create", "type": "Comment", "data": data, "url": url}
+        body |= {"webhookTimestamp": int(self.clock() * 1000), "webhookId": "standin-webhook"}
+        return json.dumps(body).encode()
+
     def move(self, issue: Issue, state_name: str) -> dict[str, Any]:
         """A person moves ``issue`` to the state named ``state_name``; returns ``updatedFrom``."""
         before = issue.state_id

@@ -300,6 +300,7 @@ class LinearConnector:
             external_id=comment.id,
             detail={"comment": comment.id, "issue": issue.id, "identifier": issue.identifier},
             link=issue.link(),
+            wrote={"comment": comment.id},  # its webhook coming back is Baton's own comment
         )
 
     def _sync(self, action: OutboundAction) -> Delivery:
@@ -336,7 +337,7 @@ class LinearConnector:
         if notes:
             body = "\n\n".join([n for n in [_str(changes.get("note"))] if n] + ["\n".join(notes)])
             comment = self._post_comment(client_id("sync", action.key), body, lambda: issue_id)
-            issue, detail["comment"] = issue or comment.issue, comment.id
+            issue, detail["comment"], wrote["comment"] = issue or comment.issue, comment.id, comment.id
         if issue is None:
             return Delivery(external_id=ref, detail=detail)
         detail |= {"issue": issue.id, "identifier": issue.identifier}
