@@ -74,7 +74,8 @@ class HttpConfig(BaseModel):
     max_retry_after: float = Field(
         default=3_600.0,
         gt=0,
-        description="Longest Retry-After honoured, in seconds; longer hints are capped.",
+        description="Longest Retry-After honoured, in seconds; longer hints are capped (the outbox "
+        "adds up to a tenth, 30 s at most, of jitter on top).",
     )
     allow: tuple[str, ...] = Field(default=(), description="Private hosts or CIDRs that may be reached.")
     ca_file: Path | None = Field(default=None, description="PEM bundle to trust instead of the default CAs.")

@@ -41,7 +41,8 @@ writes coming back (a priority, assignee or state its ``sync`` set) report the v
 connector recorded as written, so the engine recognises the echo and does not act on it again.
 
 The delivery id names the change itself, from the signed body: the type, the action, the entity's
-id and, for an issue, its ``updatedAt`` (a comment is created once). Linear's own retries of a
+id and, for an issue, its ``updatedAt`` and a digest of ``updatedFrom`` (a comment is created
+once). Linear's own retries of a
 delivery (a fresh ``webhookTimestamp``, the same ``Linear-Delivery`` header) and a captured body
 posted again under another header both name the same change, so both are duplicates; the header
 is not signed, so it cannot be what tells two changes apart. Without those fields the id is the
@@ -51,10 +52,13 @@ body.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
+
+import orjson
 
 from baton.errors import InputError
 from baton.model import Event, EventType, ExternalLink, Priority, Stage
@@ -127,23 +131,31 @@ class LinearAdapter:
         drafts = [replace(d, actor=d.actor or actor, data={**base, **d.data}) for d in drafts]
         return build_events(
             source=self.source,
-            delivery_id=_change_id(kind, action, data) or _delivery_id(delivery, payload),
+            delivery_id=_change_id(kind, action, data, obj(payload, "updatedFrom"))
+            or _delivery_id(delivery, payload),
             external=ExternalLink(system=self.source, id=issue_id, url=_web_url(url)),
             drafts=drafts,
             ticket_id=ticket,
         )
 
 
-def _change_id(kind: str | None, action: str, data: dict[str, Any]) -> str | None:
+def _change_id(kind: str | None, action: str, data: dict[str, Any], before: dict[str, Any]) -> str | None:
     """The change a delivery reports, named by signed fields: the same for Linear's retries of it
-    and for a replay of its body (see the module docstring); None when the body lacks them."""
+    and for a replay of its body (see the module docstring); None when the body lacks them.
+    ``updatedFrom`` (the previous values) is part of it, as a digest: Linear does not move
+    ``updatedAt`` for every field, so two changes may share one."""
     entity = text(data, "id")
     if entity is None:
         return None
     if kind == "Comment":
         return f"Comment:{action}:{entity}"
     updated = text(data, "updatedAt")
-    return f"{kind}:{action}:{entity}:{updated}" if updated else None
+    if not updated:
+        return None
+    digest = (
+        hashlib.sha256(orjson.dumps(before, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16] if before else "-"
+    )
+    return f"{kind}:{action}:{entity}:{updated}:{digest}"
 
 
 def _delivery_id(delivery: Delivery, payload: dict[str, Any]) -> str:
