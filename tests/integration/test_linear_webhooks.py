@@ -272,7 +272,7 @@ def test_an_issue_baton_created_meets_its_webhooks_and_batons_own_change_is_not_
         assert _pending(db) == [("log", "notify.reopened")]
 
 
-def test_batons_own_comment_coming_back_is_not_news_and_a_persons_comment_is(
+def test_batons_own_comment_coming_back_is_not_news_even_before_its_answer_and_a_persons_is(
     linked: Server, db: Database
 ) -> None:
     # Without this a rule acting on notes could answer Baton's own comment, and so on forever.
@@ -283,8 +283,8 @@ def test_batons_own_comment_coming_back_is_not_news_and_a_persons_comment_is(
         while box.deliver().claimed:
             pass
         (issue,) = standin.issues.values()
+        params = {"text": "We told the customer a fix is on its way."}
         with db.write() as conn:
-            params = {"text": "We told the customer a fix is on its way."}
             row = outbox_row(
                 key="k-comment",
                 ticket=ticket_id,
@@ -294,18 +294,27 @@ def test_batons_own_comment_coming_back_is_not_news_and_a_persons_comment_is(
                 now_ms=to_ms(clock.now()),
             )
             conn.execute(insert(outbox), [row])
-        while box.deliver().claimed:
-            pass
+        # Linear posts the comment, and its answer is lost: the webhook comes before any answer.
+        standin.drop_after("BatonCommentCreate")
+        assert box.deliver().retried == 1
         (own,) = [c for c in standin.comments.values() if c.body == params["text"]]
+
+        # A person's comment first: news (it cannot use up what Baton awaits).
+        person = standin.comment(issue, "Reproduced: the export query times out after 30 s.")
+        assert post(linked, standin.comment_webhook(person)).status_code == 202
+        assert "sync.echo" not in _reasons(db, ticket_id)
 
         response = post(linked, standin.comment_webhook(own))
         assert response.status_code == 202, response.text
         assert response.json()["events"][0]["ticket_id"] == ticket_id
         assert _reasons(db, ticket_id) == ["sync.echo"]
 
-        person = standin.comment(issue, "Reproduced: the export query times out after 30 s.")
-        assert post(linked, standin.comment_webhook(person)).status_code == 202
-        assert "sync.echo" not in _reasons(db, ticket_id)
+        # The retry finds the comment it posted: one comment, delivered once.
+        clock.advance(timedelta(minutes=10))
+        while box.deliver().claimed:
+            pass
+        assert [c.body for c in standin.comments.values()].count(params["text"]) == 1
+        assert ("linear", "k-comment") not in _pending(db)
 
 
 def test_a_webhook_arriving_before_the_link_is_recorded_still_finds_the_ticket(linked: Server) -> None:

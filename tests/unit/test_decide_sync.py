@@ -77,12 +77,3 @@ def test_a_person_without_an_identity_there_is_not_named(synced: Policy) -> None
     before = _ticket(("zendesk", "7"))
     after = replace(before, owner=Owner(role="l1", person="al"))  # al has no zendesk identity
     assert sync_actions(before, after, event("s", source="slack"), synced) == []
-
-
-def test_a_note_reports_the_comment_it_carries_and_nothing_else_does() -> None:
-    note = event(1, "note.added", data={"comment": "Looking into it", "comment_id": "c-1"})
-    assert reported(note) == {"comment": "c-1"}
-    assert reported(event(2, "note.added", data={"comment": "no id"})) == {}
-    assert reported(event(3, "ticket.updated", priority="high", data={"comment_id": "c-3"})) == {
-        "priority": "high"
-    }

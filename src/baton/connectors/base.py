@@ -9,7 +9,15 @@ from typing import Any, Protocol, runtime_checkable
 from baton.errors import DeferredDelivery
 from baton.model import ExternalLink
 
-__all__ = ["SETTLE_SECONDS", "Connector", "Delivery", "OutboundAction", "settle_before_creating"]
+__all__ = [
+    "SETTLE_SECONDS",
+    "Connector",
+    "Delivery",
+    "Foreseen",
+    "OutboundAction",
+    "foreseen",
+    "settle_before_creating",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,24 @@ class Connector(Protocol):
     name: str
 
     def send(self, action: OutboundAction) -> Delivery: ...
+
+
+@dataclass(frozen=True)
+class Foreseen:
+    """An item a send will write whose id is known before it is sent (a connector that chooses
+    the ids of what it creates), with what it will write there. The outbox records it with the
+    attempt, before the send: the item's webhook may come back before the send's answer does, or
+    instead of it when the answer is lost."""
+
+    system: str
+    external_id: str
+    wrote: Mapping[str, str]
+
+
+def foreseen(connector: object, action: OutboundAction) -> list[Foreseen]:
+    """What ``connector`` says ``action`` will write (its optional ``foresee``), else nothing."""
+    foresee = getattr(connector, "foresee", None)
+    return list(foresee(action)) if callable(foresee) else []
 
 
 SETTLE_SECONDS = 30.0

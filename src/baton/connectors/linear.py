@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
-from baton.connectors.base import Delivery, OutboundAction
+from baton.connectors.base import Delivery, Foreseen, OutboundAction
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp, parse_retry_after
 from baton.connectors.params import param_list as _list
@@ -185,6 +185,13 @@ def client_id(purpose: str, key: str) -> str:
     return str(uuid.UUID(bytes=digest, version=4))
 
 
+def _sync_notes(params: Mapping[str, Any]) -> list[str]:
+    """The lines a sync posts as a comment: the fields Linear has no place for."""
+    raw = params.get("changes")
+    changes: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    return [f"Baton {label}: {v}" for label in ("team", "tier") if (v := _str(changes.get(label)))]
+
+
 def ticket_marker(ticket_id: str) -> str:
     """The last line of every description Baton writes; how a ticket's issue is found again."""
     return f"baton-ticket: {ticket_id}"
@@ -245,6 +252,17 @@ class LinearConnector:
             return self._sync(action)
         raise PermanentConnectorError(f"linear: cannot perform {action.kind!r}")
 
+    def foresee(self, action: OutboundAction) -> list[Foreseen]:
+        """The comment a send will post, whose id Baton chooses: recorded before the send, so its
+        webhook is known as Baton's own even when it comes back before (or instead of) the answer."""
+        if action.kind in ("comment", "notify"):
+            comment = client_id("comment", action.key)
+        elif action.kind == "sync" and _sync_notes(action.params):
+            comment = client_id("sync", action.key)
+        else:
+            return []
+        return [Foreseen(system="linear", external_id=comment, wrote={"comment": comment})]
+
     def close(self) -> None:
         self.http.close()
 
@@ -300,7 +318,6 @@ class LinearConnector:
             external_id=comment.id,
             detail={"comment": comment.id, "issue": issue.id, "identifier": issue.identifier},
             link=issue.link(),
-            wrote={"comment": comment.id},  # its webhook coming back is Baton's own comment
         )
 
     def _sync(self, action: OutboundAction) -> Delivery:
@@ -317,7 +334,7 @@ class LinearConnector:
         if "assignee" in changes:  # a user id; empty unassigns
             assignee = _str(changes.get("assignee"))
             fields["assigneeId"], wrote["assignee"] = assignee or None, assignee
-        notes = [f"Baton {label}: {v}" for label in ("team", "tier") if (v := _str(changes.get(label)))]
+        notes = _sync_notes(params)
         issue: _Issue | None = None
         if stage := _str(changes.get("status")).lower():
             if stage not in STAGE_TYPES:
@@ -337,7 +354,7 @@ class LinearConnector:
         if notes:
             body = "\n\n".join([n for n in [_str(changes.get("note"))] if n] + ["\n".join(notes)])
             comment = self._post_comment(client_id("sync", action.key), body, lambda: issue_id)
-            issue, detail["comment"], wrote["comment"] = issue or comment.issue, comment.id, comment.id
+            issue, detail["comment"] = issue or comment.issue, comment.id
         if issue is None:
             return Delivery(external_id=ref, detail=detail)
         detail |= {"issue": issue.id, "identifier": issue.identifier}

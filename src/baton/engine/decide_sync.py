@@ -21,16 +21,14 @@ from __future__ import annotations
 
 from pydantic import JsonValue
 
-from baton.model import Action, Event, EventType, Ticket
+from baton.model import Action, Event, Ticket
 from baton.policy.model import Policy, SyncTarget
 
 __all__ = ["ECHO_TYPES", "links_param", "reported", "sync_actions"]
 
-# Field-carrying updates can be echoes, and a note whose comment Baton itself posted (its id is
-# what the connector recorded as written); a reply, or anybody else's note, is always news.
-ECHO_TYPES = frozenset(
-    {"ticket.updated", "status.changed", "priority.changed", "ticket.assigned", "note.added"}
-)
+# Only field-carrying updates can be echoes of a field Baton wrote; a reply is always news, and a
+# note only when it is not the very comment Baton posted (see engine.runtime ``_mark_echo``).
+ECHO_TYPES = frozenset({"ticket.updated", "status.changed", "priority.changed", "ticket.assigned"})
 
 
 def links_param(ticket: Ticket) -> dict[str, JsonValue]:
@@ -40,8 +38,7 @@ def links_param(ticket: Ticket) -> dict[str, JsonValue]:
 
 
 def reported(event: Event) -> dict[str, str]:
-    """The synced fields an event reports, as strings in Baton's words; for a note, the id of the
-    comment it reports (``data.comment_id``, as the adapters of systems with comments set it)."""
+    """The synced fields an event reports, as strings in Baton's words."""
     f = event.fields
     values = {
         "assignee": f.assignee,
@@ -50,9 +47,6 @@ def reported(event: Event) -> dict[str, str]:
         "priority": f.priority.value if f.priority is not None else None,
         "status": f.status.value if f.status is not None else None,
     }
-    if event.type == EventType.NOTE_ADDED:
-        comment = event.data.get("comment_id")
-        values["comment"] = comment if isinstance(comment, str) else None
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -5,7 +5,8 @@ The order of steps is what makes delivery safe to crash anywhere:
 1. claim (commit): rows become ``claimed`` by this worker until the lease runs out;
 2. for each claimed action, skip it if the sent-log already has its key (sent, then crashed);
 3. commit ``action.attempt`` on the audit chain (connector, kind, attempt number), renewing the
-   claim if the send could outlast it;
+   claim if the send could outlast it, with what the connector foresees the send writing (an item
+   whose id it chooses, such as a Linear comment), so its echo is known even before the answer;
 4. ``connector.send`` with the idempotency key;
 5. in one transaction: sent-log row, outbox row ``done`` (only while the claim is still ours),
    and the outcome on the audit chain: ``action.delivered``, ``action.failed`` (to be retried),
@@ -32,7 +33,7 @@ from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, to_ms
-from baton.connectors.base import Connector, Delivery, OutboundAction
+from baton.connectors.base import Connector, Delivery, Foreseen, OutboundAction, foreseen
 from baton.connectors.log import LogConnector
 from baton.engine.breaker import FALLBACK, NOTICE_ACTION, Breakers
 from baton.errors import DeferredDelivery, PermanentConnectorError, TransientConnectorError
@@ -243,7 +244,7 @@ class Outbox:
             self._finish(action, status="dead", kind="action.dead", detail=_error(error, "WorkerDied"))
             stats.dead += 1
             return True
-        if not self._start_attempt(action):
+        if not self._start_attempt(action, foreseen(connector, outbound)):
             stats.skipped += 1  # our lease ran out while earlier actions were sent; another worker has it
             return True
         failures = action.failures + 1  # if this send fails
@@ -436,12 +437,14 @@ class Outbox:
                     is_postgres=self.db.is_postgres,
                 )
 
-    def _start_attempt(self, action: ClaimedAction) -> bool:
+    def _start_attempt(self, action: ClaimedAction, ahead: Sequence[Foreseen] = ()) -> bool:
         """Record the attempt (``action.attempt``) before the send, so every attempt is on the
         audit chain even when the worker dies during it, and make sure the claim outlasts the
         send: extended unless what is left of it covers the longest send plus a second. False,
         with nothing recorded, when the lease already ran out and the row may be in another
-        worker's hands: a batch slower than the lease then never sends twice."""
+        worker's hands: a batch slower than the lease then never sends twice. What the connector
+        foresees the send writing (``ahead``) is awaited from here on: its echo may come back
+        before the answer does, or instead of it."""
         now = self.clock.now()
         now_ms = to_ms(now)
         needed = int((self.send_timeout.total_seconds() + 1) * 1000)
@@ -463,6 +466,16 @@ class Outbox:
                 [AuditRecord("action.attempt", action.ticket_id, now, body)],
                 is_postgres=self.db.is_postgres,
             )
+            for item in ahead:
+                echoes.record(
+                    conn,
+                    system=item.system,
+                    external_id=item.external_id,
+                    ticket_id=action.ticket_id,
+                    wrote=item.wrote,
+                    now_ms=now_ms,
+                    ttl_ms=echoes.FORESEEN_TTL_MS,
+                )
         self._held_until[action.id] = until
         return True
 

@@ -168,9 +168,7 @@ class Engine:
         accounts.update(repo.load_accounts(conn, sorted(account_ids)))
         loads = self._loads(conn)
         awaited = echoes.take(
-            conn,
-            [(e.external.system, e.external.id) for e in batch if e.external and e.type.value in ECHO_TYPES],
-            now_ms=to_ms(now),
+            conn, [key for e in batch if (key := _echo_key(e)) is not None], now_ms=to_ms(now)
         )
 
         results: list[IngestResult] = []
@@ -383,6 +381,17 @@ class Engine:
             return len(due)
 
 
+def _echo_key(event: Event) -> tuple[str, str] | None:
+    """Where what ``event`` may echo is awaited: a field change under its item, a note under the
+    comment it reports (``data.comment_id``), which is all a note can echo."""
+    if event.external is None:
+        return None
+    if event.type == EventType.NOTE_ADDED:
+        comment = event.data.get("comment_id")
+        return (event.external.system, comment) if isinstance(comment, str) and comment else None
+    return (event.external.system, event.external.id) if event.type.value in ECHO_TYPES else None
+
+
 def _mark_echo(
     conn: Connection, event: Event, awaited: echoes.Expected, ticket: Ticket | None, policy: Policy
 ) -> Event:
@@ -399,9 +408,18 @@ def _mark_echo(
     if "echo" in data:
         data = {k: v for k, v in data.items() if k != "echo"}
         event = event.model_copy(update={"data": data})
-    if event.external is None or ticket is None or event.type.value not in ECHO_TYPES:
+    key = _echo_key(event)
+    if key is None or ticket is None:
         return event
-    pending = awaited.get((event.external.system, event.external.id))
+    pending = awaited.get(key)
+    if event.type == EventType.NOTE_ADDED:
+        # Baton's own comment coming back: the very comment id its connector chose and recorded.
+        hit = next((row for row, f, v in pending or () if f == "comment" and v == key[1]), None)
+        if hit is None or pending is None:
+            return event
+        echoes.consume(conn, [hit])
+        pending[:] = [p for p in pending if p[0] != hit]
+        return event.model_copy(update={"data": {**data, "echo": True}})
     values = reported(event)
     if not pending or not values:
         return event

@@ -15,17 +15,27 @@ from sqlalchemy import Connection, delete, insert, select
 from baton.store.repo import group_pairs
 from baton.store.schema import echoes
 
-__all__ = ["ECHO_TTL_MS", "Expected", "consume", "record", "take"]
+__all__ = ["ECHO_TTL_MS", "FORESEEN_TTL_MS", "Expected", "consume", "record", "take"]
 
 ECHO_TTL_MS = 3_600_000
 """How long a write is awaited: vendors deliver webhooks within seconds to minutes."""
+FORESEEN_TTL_MS = 86_400_000
+"""How long a write recorded before its send is awaited: the send may be retried for hours, and a
+vendor retrying a webhook (Linear: after 1 and 6 hours) sends it again as late."""
 
 Expected = dict[tuple[str, str], list[tuple[int, str, str]]]
 """By ``(system, external_id)``: ``(row id, field, value)`` still awaited."""
 
 
 def record(
-    conn: Connection, *, system: str, external_id: str, ticket_id: str, wrote: Mapping[str, str], now_ms: int
+    conn: Connection,
+    *,
+    system: str,
+    external_id: str,
+    ticket_id: str,
+    wrote: Mapping[str, str],
+    now_ms: int,
+    ttl_ms: int = ECHO_TTL_MS,
 ) -> None:
     rows = [
         {
@@ -34,7 +44,7 @@ def record(
             "field": field[:32],
             "value": str(value)[:256],
             "ticket_id": ticket_id,
-            "expires_ms": now_ms + ECHO_TTL_MS,
+            "expires_ms": now_ms + ttl_ms,
         }
         for field, value in wrote.items()
         if value is not None

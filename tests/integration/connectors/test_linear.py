@@ -247,7 +247,7 @@ def test_sync_sets_priority_state_and_assignee_and_notes_team_and_tier(
     (comment,) = linear_standin.comments.values()
     assert comment.body == "Escalated by rule vip-outage\n\nBaton team: billing\nBaton tier: L2"
     # The status as Linear's webhook reports it back: escalated sits in a started state, read as open.
-    assert delivery.wrote == {"priority": "urgent", "status": "open", "assignee": USER, "comment": comment.id}
+    assert delivery.wrote == {"priority": "urgent", "status": "open", "assignee": USER}
     assert delivery.link is not None and delivery.link.id == issue_id
     assert delivery.detail == {
         "changed": ["assignee", "priority", "status"],
@@ -299,12 +299,13 @@ def test_sync_of_team_alone_is_a_comment_and_of_nothing_sends_nothing(
     delivery = linear.send(action("sync", links={"linear": issue.id}, changes={"team": "billing"}))
     (comment,) = linear_standin.comments.values()
     assert comment.body == "Baton team: billing"
-    # Only the comment was written: its webhook coming back is Baton's own.
-    assert (
-        delivery.wrote == {"comment": comment.id}
-        and delivery.link is not None
-        and delivery.link.id == issue.id
-    )
+    assert delivery.wrote == {} and delivery.link is not None and delivery.link.id == issue.id
+    # The comment's id was Baton's choice, foreseen before the send (its echo may beat the answer).
+    foreseen = linear.foresee(action("sync", links={"linear": issue.id}, changes={"team": "billing"}))
+    assert [(f.system, f.external_id, dict(f.wrote)) for f in foreseen] == [
+        ("linear", comment.id, {"comment": comment.id})
+    ]
+    assert linear.foresee(action("sync", 3, external_id=issue.id, changes={"priority": "high"})) == []
     assert linear_standin.calls("BatonIssueUpdate") == []
     sent = len(linear_standin.requests)
     idle = linear.send(action("sync", 2, external_id=issue.id, changes={"note": "nothing Linear holds"}))
