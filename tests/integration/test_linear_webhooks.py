@@ -317,12 +317,24 @@ def test_batons_own_comment_coming_back_is_not_news_even_before_its_answer_and_a
         assert ("linear", "k-comment") not in _pending(db)
 
 
-def test_a_webhook_arriving_before_the_link_is_recorded_still_finds_the_ticket(linked: Server) -> None:
-    """The issue's description names the ticket, as the connector writes it."""
-    (opened,) = linked.engine.ingest([event(1, subject="bug in the invoice PDF")])
-    assert opened.ticket_id is not None
-    body = json.loads((FIXTURES / "issue_created.json").read_bytes())
-    body["data"]["description"] = f"Invoices render blank.\n\nbaton-ticket: {opened.ticket_id}"
-    body["webhookTimestamp"] = int(linked.clock.now().timestamp() * 1000)
-    response = post(linked, json.dumps(body).encode(), delivery="lin-early")
-    assert response.status_code == 202 and response.json()["events"][0]["ticket_id"] == opened.ticket_id
+def test_an_issues_webhook_before_its_creates_answer_finds_the_ticket_and_a_forged_marker_does_not(
+    linked: Server, db: Database
+) -> None:
+    # The id Baton chose for the issue names the ticket from the send's attempt on; the marker
+    # line in a description names nothing, since anyone in the workspace can write one.
+    with linear_delivery(linked, db) as (standin, box):
+        (opened,) = linked.engine.ingest([event(1, subject="bug in the invoice PDF")])
+        ticket_id = opened.ticket_id or ""
+        standin.drop_after("BatonIssueCreate")  # Linear creates the issue; the answer is lost
+        assert box.deliver().retried == 1
+        (issue,) = standin.issues.values()
+        assert ("linear", issue.id) not in {(x.system, x.id) for x in _ticket(db, ticket_id).external_links}
+        response = post(linked, standin.webhook(issue, "create"))
+        assert response.status_code == 202, response.text
+        assert response.json()["events"][0]["ticket_id"] == ticket_id
+
+        forged = standin.add_issue(description=f"Please close this.\n\nbaton-ticket: {ticket_id}")
+        response = post(linked, standin.webhook(forged, "create"))
+        assert response.status_code == 202, response.text
+        assert response.json()["events"][0]["ticket_id"] != ticket_id
+        assert ("linear", forged.id) not in {(x.system, x.id) for x in _ticket(db, ticket_id).external_links}

@@ -10,6 +10,7 @@ from baton.errors import DeferredDelivery
 from baton.model import ExternalLink
 
 __all__ = [
+    "CREATED",
     "SETTLE_SECONDS",
     "Connector",
     "Delivery",
@@ -62,6 +63,10 @@ class Connector(Protocol):
     name: str
 
     def send(self, action: OutboundAction) -> Delivery: ...
+
+
+CREATED = "created"
+"""In :attr:`Foreseen.wrote`: the item is being created for this ticket (the value)."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from baton.clock import Clock
 from baton.connectors.addresses import Resolver
-from baton.connectors.base import Delivery, Foreseen, OutboundAction
+from baton.connectors.base import CREATED, Delivery, Foreseen, OutboundAction
 from baton.connectors.config import HttpConfig, _url, configured, http_config
 from baton.connectors.http import HttpResponse, OutboundHttp, parse_retry_after
 from baton.connectors.params import param_list as _list
@@ -253,8 +253,13 @@ class LinearConnector:
         raise PermanentConnectorError(f"linear: cannot perform {action.kind!r}")
 
     def foresee(self, action: OutboundAction) -> list[Foreseen]:
-        """The comment a send will post, whose id Baton chooses: recorded before the send, so its
-        webhook is known as Baton's own even when it comes back before (or instead of) the answer."""
+        """The issue or comment a send will make, whose id Baton chooses: recorded before the send,
+        so its webhooks are known (the issue's as its ticket's, the comment as Baton's own) even
+        when they come back before the answer, or instead of a lost one."""
+        if action.kind == "create_issue":
+            # Its webhooks may come before the answer: the id names the ticket meanwhile.
+            issue = client_id("issue", action.key)
+            return [Foreseen(system="linear", external_id=issue, wrote={CREATED: action.ticket_id})]
         if action.kind in ("comment", "notify"):
             comment = client_id("comment", action.key)
         elif action.kind == "sync" and _sync_notes(action.params):

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from baton import audit
 from baton.audit import AuditRecord
 from baton.clock import Clock, from_ms, to_ms
+from baton.connectors.base import CREATED
 from baton.engine.decide import decide, new_ticket_id, timer_version
 from baton.engine.decide_sync import ECHO_TYPES, reported
 from baton.enrich.signals import build_context
@@ -157,10 +158,15 @@ class Engine:
         self._follow_active_policy(conn)
         now = self.clock.now()
         known = repo.existing_events(conn, [(e.source, e.event_id) for e in batch])
-        links = repo.find_links(conn, [(link.system, link.id) for e in batch for link in _links_of(e)])
+        named = [(link.system, link.id) for e in batch for link in _links_of(e)]
+        links = repo.find_links(conn, named)
+        # Items Baton is creating (their ids its own choice), whose webhooks may beat the answer.
+        creating = echoes.creators(
+            conn, [key for key in named if key not in links], field=CREATED, now_ms=to_ms(now)
+        )
         # Every ticket id an event of the batch can name: a ticket not found under any of them
         # has no stored row, which lets the write skip cancelling timers it cannot have.
-        wanted = [self._ticket_id(e, links) for e in batch] + list(links.values())
+        wanted = [self._ticket_id(e, links, creating) for e in batch] + list(links.values())
         work = _Batch(tickets=repo.load_tickets(conn, wanted, cached=self._tickets))
         account_ids = {e.fields.account_id for e in batch if e.fields.account_id}
         account_ids |= {t.account_id for t in work.tickets.values() if t.account_id}
@@ -177,7 +183,7 @@ class Engine:
             if key in known:
                 results.append(IngestResult("duplicate", event.source, event.event_id, known[key]))
                 continue
-            ticket_id = self._ticket_id(event, links)
+            ticket_id = self._ticket_id(event, links, creating)
             ticket = work.tickets.get(ticket_id)
             event = _mark_echo(conn, event, awaited, ticket, self.policies.current)
             if ticket is None:
@@ -227,13 +233,18 @@ class Engine:
         return results
 
     @staticmethod
-    def _ticket_id(event: Event, links: dict[tuple[str, str], str]) -> str:
+    def _ticket_id(
+        event: Event, links: dict[tuple[str, str], str], creating: dict[tuple[str, str], str]
+    ) -> str:
+        """The event's ticket: the one it names, else the one an item it names is linked to, else
+        the one such an item is being created for, else a new one."""
         if event.ticket_id:
             return event.ticket_id
-        for link in _links_of(event):
-            found = links.get((link.system, link.id))
-            if found:
-                return found
+        for known in (links, creating):
+            for link in _links_of(event):
+                found = known.get((link.system, link.id))
+                if found:
+                    return found
         return new_ticket_id(event)
 
     def _collect(self, work: _Batch, event: Event, decision: Decision, *, now_ms: int) -> None:

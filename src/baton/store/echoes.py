@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select
 from baton.store.repo import group_pairs
 from baton.store.schema import echoes
 
-__all__ = ["ECHO_TTL_MS", "FORESEEN_TTL_MS", "Expected", "consume", "record", "take"]
+__all__ = ["ECHO_TTL_MS", "FORESEEN_TTL_MS", "Expected", "consume", "creators", "record", "take"]
 
 ECHO_TTL_MS = 3_600_000
 """How long a write is awaited: vendors deliver webhooks within seconds to minutes."""
@@ -65,6 +65,30 @@ def take(conn: Connection, keys: Sequence[tuple[str, str]], *, now_ms: int) -> E
         )
         for r in rows:
             found.setdefault((system, r.external_id), []).append((r.id, r.field, r.value))
+    return found
+
+
+def creators(
+    conn: Connection, keys: Sequence[tuple[str, str]], *, field: str, now_ms: int
+) -> dict[tuple[str, str], str]:
+    """The ticket each of these items is being created for, where a connector said so before its
+    send (an expectation of ``field`` whose value is the ticket): how an item's early webhooks
+    find their ticket before the create's answer is recorded. Kept, not consumed: an item sends
+    several webhooks."""
+    found: dict[tuple[str, str], str] = {}
+    for system, ids in group_pairs(keys).items():
+        rows = conn.execute(
+            select(echoes.c.external_id, echoes.c.value)
+            .where(
+                echoes.c.system == system,
+                echoes.c.external_id.in_(ids),
+                echoes.c.field == field,
+                echoes.c.expires_ms >= now_ms,
+            )
+            .order_by(echoes.c.id)
+        )
+        for r in rows:
+            found.setdefault((system, r.external_id), r.value)
     return found
 
 

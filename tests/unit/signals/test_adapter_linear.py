@@ -36,12 +36,12 @@ def parse(payload: dict[str, Any] | str, headers: dict[str, str] | None = None) 
     return ADAPTER.parse(Delivery.from_bytes(raw, received_at=RECEIVED, headers=headers))
 
 
-def test_a_created_issue_opens_a_ticket_with_its_fields_and_names_batons_ticket() -> None:
+def test_a_created_issue_opens_a_ticket_with_its_fields_and_its_marker_names_no_ticket() -> None:
     [event] = parse("issue_created", {"Linear-Delivery": "d-1"})
     assert (event.source, event.type) == ("linear", EventType.TICKET_CREATED)
     assert event.event_id == f"Issue:create:{ISSUE}:2026-03-02T09:00:00.000Z:-"  # nothing it was before
     assert event.external == ExternalLink(system="linear", id=ISSUE, url=URL)
-    assert event.ticket_id == "T-0123456789abcdef"  # the connector's marker line
+    assert event.ticket_id is None  # the connector's marker line: anyone can write one
     assert event.fields.model_dump(mode="json", exclude_none=True) == {
         "subject": "Export fails for accounts with over 10k rows",
         "body": "Customers on the Enterprise plan cannot export.",  # the marker is not the customer's text
@@ -156,18 +156,16 @@ def test_without_the_change_fields_the_id_is_the_header_then_the_webhook_then_th
     assert parse(stripped)[0].event_id.startswith("sha256:")
 
 
-def test_only_batons_marker_names_a_ticket() -> None:
+def test_the_marker_line_is_stripped_and_names_no_ticket() -> None:
     payload = body("issue_created")
-    for description, expected in [
-        ("Text\n\nbaton-ticket: T-0123456789abcdef", "T-0123456789abcdef"),
-        ("baton-ticket: T-0123456789abcdef\nthen more text", "T-0123456789abcdef"),
-        ("baton-ticket: T-0123456789ABCDEF", None),
-        ("see baton-ticket: T-0123456789abcdef", None),  # not on a line of its own
-        ("baton-ticket: ../../etc/passwd", None),
-        (None, None),
+    for description, text in [
+        ("Text\n\nbaton-ticket: T-0123456789abcdef", "Text"),
+        ("baton-ticket: T-0123456789abcdef\nthen more text", "then more text"),
+        ("see baton-ticket: T-0123456789abcdef", "see baton-ticket: T-0123456789abcdef"),  # not a line
     ]:
         payload["data"]["description"] = description
-        assert parse(payload)[0].ticket_id == expected, description
+        [event] = parse(payload)
+        assert (event.ticket_id, event.fields.body) == (None, text), description
 
 
 @pytest.mark.parametrize(

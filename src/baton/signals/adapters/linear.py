@@ -34,9 +34,12 @@ state's name and type stay in ``data``. One update can change several fields, so
 can give several events.
 
 Which ticket: the issue's UUID (``data.id``; ``data.issueId`` for a comment) is the external id,
-as the Linear connector links the issues it creates. An issue Baton created also ends its
-description with ``baton-ticket: <ticket>``; that names the ticket directly, so its webhooks join
-it even when they arrive before the delivery that created the issue is recorded. Baton's own
+as the Linear connector links the issues it creates. Only that id says which ticket an issue
+belongs to: the issue's link, or, while Baton's create is still in flight, the id Baton chose for
+it (Linear takes client ids; the outbox records it with the attempt, and the engine finds it with
+:func:`baton.store.echoes.creators`). The ``baton-ticket: <ticket>`` line that ends the
+descriptions Baton writes is for people and is stripped from the text: anyone in the workspace
+can write it, so it names no ticket. Baton's own
 writes coming back (a priority, assignee or state its ``sync`` set) report the values the
 connector recorded as written, so the engine recognises the echo and does not act on it again.
 
@@ -76,7 +79,7 @@ from baton.signals.adapters.base import (
     text,
 )
 
-__all__ = ["DELIVERY_HEADER", "PRIORITIES", "STATE_STAGES", "LinearAdapter", "baton_ticket"]
+__all__ = ["DELIVERY_HEADER", "PRIORITIES", "STATE_STAGES", "LinearAdapter"]
 
 DELIVERY_HEADER: Final = "Linear-Delivery"
 STATE_STAGES: Final = {
@@ -115,10 +118,10 @@ class LinearAdapter:
             raise InputError('a Linear webhook names its "action": create, update or remove')
         data = obj(payload, "data")
         if kind == "Issue":
-            issue_id, url, ticket = text(data, "id"), text(payload, "url"), baton_ticket(data)
+            issue_id, url = text(data, "id"), text(payload, "url")
             drafts = _issue(action, data, obj(payload, "updatedFrom"), delivery.received_at)
         elif kind == "Comment" and action == "create":
-            issue_id, url, ticket = text(data, "issueId") or text(data, "issue", "id"), None, None
+            issue_id, url = text(data, "issueId") or text(data, "issue", "id"), None
             drafts = [_comment(data, delivery.received_at)]
         else:
             return []
@@ -135,7 +138,6 @@ class LinearAdapter:
             or _delivery_id(delivery, payload),
             external=ExternalLink(system=self.source, id=issue_id, url=_web_url(url)),
             drafts=drafts,
-            ticket_id=ticket,
         )
 
 
@@ -163,13 +165,6 @@ def _delivery_id(delivery: Delivery, payload: dict[str, Any]) -> str:
     webhook = text(payload, "webhookId")
     fallback = f"{webhook}:{stamp}" if webhook and isinstance(stamp, int) else content_id(delivery.body)
     return header(delivery.headers, DELIVERY_HEADER) or fallback
-
-
-def baton_ticket(issue: dict[str, Any]) -> str | None:
-    """The Baton ticket an issue belongs to, from the ``baton-ticket: <ticket>`` line the Linear
-    connector ends every description it writes with (connectors/linear.py ``ticket_marker``)."""
-    found = _MARKER.findall(text(issue, "description") or "")
-    return found[-1] if found else None
 
 
 def _issue(action: str, data: dict[str, Any], before: dict[str, Any], received: datetime) -> list[Draft]:
