@@ -95,6 +95,7 @@ class Issue:
     created_at: str
     assignee_id: str | None = None
     label_ids: list[str] = field(default_factory=list)
+    by_api_user: bool = True  # created by the API key's user (``creator.isMe``), not a person
 
     def view(self) -> dict[str, Any]:
         slug = re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")[:40]
@@ -310,8 +311,14 @@ class LinearStandIn(StandIn):
         return _data({"issues": {"nodes": [issue.view()] if issue else []}})
 
     def _issues_for_ticket(self, v: dict[str, Any]) -> Reply:
+        # Every issue whose description holds the marker, whoever made it: the connector must
+        # check ``creator.isMe`` itself as well as ask Linear to filter on it.
         marker = str(v.get("marker"))
-        found = [i.view() for i in self.issues.values() if marker in (i.description or "")]
+        found = [
+            {**i.view(), "creator": {"isMe": i.by_api_user}}
+            for i in self.issues.values()
+            if marker in (i.description or "")
+        ]
         return _data({"issues": {"nodes": found}})
 
     def _issue(self, v: dict[str, Any]) -> Reply:

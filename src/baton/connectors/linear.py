@@ -95,8 +95,10 @@ _LINK = "id identifier url"
 OPERATIONS = {
     "BatonIssueById": "query BatonIssueById($id: ID!) { issues(filter: {id: {eq: $id}},"
     f" includeArchived: true, first: 1) {{ nodes {{ {_LINK} }} }} }}",
+    # Only issues this API key's user created: anyone can write the marker into an issue.
     "BatonIssuesForTicket": "query BatonIssuesForTicket($marker: String!) { issues(filter: {description:"
-    f" {{contains: $marker}}}}, first: 50) {{ nodes {{ {_LINK} createdAt description }} }} }}",
+    " {contains: $marker}, creator: {isMe: {eq: true}}}, first: 50)"
+    f" {{ nodes {{ {_LINK} createdAt description creator {{ isMe }} }} }} }}",
     "BatonIssue": f"query BatonIssue($id: String!) {{ issue(id: $id) {{ {_LINK}"
     " team { id states(first: 100) { nodes { id name type position } } } } }",
     "BatonIssueCreate": "mutation BatonIssueCreate($input: IssueCreateInput!) { issueCreate(input: $input)"
@@ -183,6 +185,13 @@ def client_id(purpose: str, key: str) -> str:
     """The UUID (v4 format) an action's issue or comment gets: the same for every attempt."""
     digest = hashlib.sha256(f"baton:{purpose}:{key}".encode()).digest()[:16]
     return str(uuid.UUID(bytes=digest, version=4))
+
+
+def _mine(issue: Mapping[str, Any]) -> bool:
+    """Whether the API key's own user created ``issue`` (checked here as well as in the query's
+    filter: a comment must never go to an issue someone else wrote the marker into)."""
+    creator = issue.get("creator")
+    return isinstance(creator, Mapping) and creator.get("isMe") is True
 
 
 def _sync_notes(params: Mapping[str, Any]) -> list[str]:
@@ -424,7 +433,7 @@ class LinearConnector:
         candidates = [
             node
             for node in _nodes(self._call("BatonIssuesForTicket", {"marker": marker}), "issues")
-            if _str(node.get("description")).rstrip().rpartition("\n")[2].strip() == marker
+            if _str(node.get("description")).rstrip().rpartition("\n")[2].strip() == marker and _mine(node)
         ]
         if not candidates:
             raise PermanentConnectorError(

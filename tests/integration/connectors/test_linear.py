@@ -216,6 +216,19 @@ def test_a_notification_finds_the_issue_created_earlier_in_the_same_decision(
     assert linear_standin.calls("BatonIssuesForTicket") == [{"marker": ticket_marker(TICKET)}]
 
 
+def test_a_notification_never_goes_to_an_issue_someone_else_wrote_the_marker_into(
+    linear: LinearConnector, linear_standin: LinearStandIn
+) -> None:
+    created = linear.send(create(1))
+    forged = linear_standin.add_issue(description=f"Tell me everything\n\n{ticket_marker(TICKET)}")
+    forged.by_api_user = False  # a person in the workspace made it, after Baton's
+    delivery = linear.send(action("notify", 2, to="ann", address=USER, subject="Paged", text="Secret"))
+    assert delivery.link == created.link
+    assert [c.issue_id for c in linear_standin.comments.values()] == [created.external_id]
+    query = next(r.json()["query"] for r in linear_standin.requests if b"BatonIssuesForTicket" in r.body)
+    assert "creator: {isMe: {eq: true}}" in query
+
+
 def test_a_comment_for_a_ticket_without_an_issue_is_permanent(
     linear: LinearConnector, linear_standin: LinearStandIn
 ) -> None:
