@@ -259,3 +259,26 @@ def test_linked_work_does_not_rewrite_or_solve_the_customers_ticket(
     assert ticket.priority.value == "low"  # priority is shared with Jira in this policy's sync
     notes = [r["note"] for r in _last_decision(db, ticket_id)["reasons"] if r["rule"] == "linked.jira"]
     assert notes == ["linked work: ticket.solved kept for the policy; not applied: its status"]
+
+
+def test_a_write_foreseen_at_every_attempt_is_awaited_once(db: Database) -> None:
+    from baton.store import echoes as expected
+
+    wrote = {"comment": "c-1"}
+    with db.write() as conn:
+        for now_ms in (1_000, 2_000, 3_000):  # three attempts of one send
+            expected.record(
+                conn,
+                system="linear",
+                external_id="c-1",
+                ticket_id="T-1",
+                wrote=wrote,
+                now_ms=now_ms,
+                renew=True,
+            )
+        expected.record(conn, system="linear", external_id="c-2", ticket_id="T-1", wrote=wrote, now_ms=1_000)
+        expected.record(conn, system="linear", external_id="c-2", ticket_id="T-1", wrote=wrote, now_ms=2_000)
+    with db.reader.connect() as conn:
+        rows = conn.execute(select(echoes.c.external_id, echoes.c.expires_ms).order_by(echoes.c.id)).all()
+    assert [r.external_id for r in rows].count("c-1") == 1 and [r.external_id for r in rows].count("c-2") == 2
+    assert next(r.expires_ms for r in rows if r.external_id == "c-1") == 3_000 + expected.ECHO_TTL_MS

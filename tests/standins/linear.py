@@ -113,6 +113,7 @@ class Comment:
     id: str
     issue_id: str
     body: str
+    by_api_user: bool = True  # posted by the API key's user (``user.isMe``), not a person
 
 
 class LinearStandIn(StandIn):
@@ -194,7 +195,7 @@ class LinearStandIn(StandIn):
 
     def comment(self, issue: Issue, body: str) -> Comment:
         """A person comments on ``issue`` in Linear."""
-        made = Comment(str(uuid.uuid4()), issue.id, body)
+        made = Comment(str(uuid.uuid4()), issue.id, body, by_api_user=False)
         self.comments[made.id] = made
         return made
 
@@ -308,7 +309,8 @@ class LinearStandIn(StandIn):
 
     def _issue_by_id(self, v: dict[str, Any]) -> Reply:
         issue = self.issues.get(str(v.get("id")))
-        return _data({"issues": {"nodes": [issue.view()] if issue else []}})
+        nodes = [{**issue.view(), "creator": {"isMe": issue.by_api_user}}] if issue else []
+        return _data({"issues": {"nodes": nodes}})
 
     def _issues_for_ticket(self, v: dict[str, Any]) -> Reply:
         # Every issue whose description holds the marker, whoever made it: the connector must
@@ -331,7 +333,17 @@ class LinearStandIn(StandIn):
 
     def _comment_by_id(self, v: dict[str, Any]) -> Reply:
         comment = self.comments.get(str(v.get("id")))
-        nodes = [{"id": comment.id, "issue": self.issues[comment.issue_id].view()}] if comment else []
+        nodes = (
+            [
+                {
+                    "id": comment.id,
+                    "user": {"isMe": comment.by_api_user},
+                    "issue": self.issues[comment.issue_id].view(),
+                }
+            ]
+            if comment
+            else []
+        )
         return _data({"comments": {"nodes": nodes}})
 
     def _team_by_key(self, v: dict[str, Any]) -> Reply:

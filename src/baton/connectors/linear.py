@@ -9,17 +9,20 @@ Kinds of action
     ``team_id``) with title, markdown description ending with the line ``baton-ticket: <ticket>``,
     priority (urgent/high/normal/low as 1/2/3/4), assignee and labels (ids, or names).
     ``comment`` / ``notify``: ``commentCreate`` on ``params.issue``, else ``links["linear"]``, else
-    the newest issue whose description ends with the ticket's marker line.
+    the newest issue whose description ends with the ticket's marker line and that the API key's
+    own user created (anyone can write the line).
     ``sync``: ``issueUpdate`` of priority, assignee (empty unassigns) and workflow state; team
     and tier, which an issue cannot hold, go into a comment after the note.
     The link is the issue's UUID (stable when the issue changes team; Linear's webhooks carry it).
 
 Duplicates
     ``IssueCreateInput`` and ``CommentCreateInput`` take an ``id`` ("in UUID v4 format. If none is
-    provided, the backend will generate one"): Baton sends :func:`client_id` of the action key, so
-    all attempts of an action name one issue or comment. The connector looks that id up before
-    creating, and again when a create is refused, taking a find as an earlier attempt's work. No
-    window remains, on the assumption (undocumented) that Linear refuses a taken id.
+    provided, the backend will generate one"): Baton sends :func:`client_id` of the action key
+    (keyed with the API key, so nobody else can know it in advance), so all attempts of an action
+    name one issue or comment. The connector looks that id up before creating, and again when a
+    create is refused, taking a find as an earlier attempt's work only if the API key's own user
+    made it (``creator``/``user`` ``isMe``). No window remains, on the assumption (undocumented)
+    that Linear refuses a taken id.
 
 Errors
     Failures come in ``errors`` (HTTP 200 or 400), each with ``extensions.code`` or ``.type``, as
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -94,7 +98,7 @@ _LINK = "id identifier url"
 # The operations, by name. Each is one fixed document; values only ever travel as variables.
 OPERATIONS = {
     "BatonIssueById": "query BatonIssueById($id: ID!) { issues(filter: {id: {eq: $id}},"
-    f" includeArchived: true, first: 1) {{ nodes {{ {_LINK} }} }} }}",
+    f" includeArchived: true, first: 1) {{ nodes {{ {_LINK} creator {{ isMe }} }} }} }}",
     # Only issues this API key's user created: anyone can write the marker into an issue.
     "BatonIssuesForTicket": "query BatonIssuesForTicket($marker: String!) { issues(filter: {description:"
     " {contains: $marker}, creator: {isMe: {eq: true}}}, first: 50)"
@@ -106,7 +110,7 @@ OPERATIONS = {
     "BatonIssueUpdate": "mutation BatonIssueUpdate($id: String!, $input: IssueUpdateInput!)"
     f" {{ issueUpdate(id: $id, input: $input) {{ success issue {{ {_LINK} }} }} }}",
     "BatonCommentById": "query BatonCommentById($id: ID!) { comments(filter: {id: {eq: $id}},"
-    f" includeArchived: true, first: 1) {{ nodes {{ id issue {{ {_LINK} }} }} }} }}",
+    f" includeArchived: true, first: 1) {{ nodes {{ id user {{ isMe }} issue {{ {_LINK} }} }} }} }}",
     "BatonCommentCreate": "mutation BatonCommentCreate($input: CommentCreateInput!)"
     f" {{ commentCreate(input: $input) {{ success comment {{ id issue {{ {_LINK} }} }} }} }}",
     "BatonTeamByKey": "query BatonTeamByKey($key: String!) { teams(filter: {key: {eqIgnoreCase: $key}},"
@@ -181,17 +185,20 @@ class State:
     position: float
 
 
-def client_id(purpose: str, key: str) -> str:
-    """The UUID (v4 format) an action's issue or comment gets: the same for every attempt."""
-    digest = hashlib.sha256(f"baton:{purpose}:{key}".encode()).digest()[:16]
+def client_id(purpose: str, key: str, secret: str) -> str:
+    """The UUID (v4 format) an action's issue or comment gets: the same for every attempt. Keyed
+    with ``secret`` (the API key, which only Baton holds): an action's key is derived from the
+    ticket, the decision and the rule, which others can work out, and whoever knew the id could
+    make an issue under it first for Baton to take as its own."""
+    digest = hmac.new(secret.encode(), f"baton:{purpose}:{key}".encode(), hashlib.sha256).digest()[:16]
     return str(uuid.UUID(bytes=digest, version=4))
 
 
-def _mine(issue: Mapping[str, Any]) -> bool:
-    """Whether the API key's own user created ``issue`` (checked here as well as in the query's
-    filter: a comment must never go to an issue someone else wrote the marker into)."""
-    creator = issue.get("creator")
-    return isinstance(creator, Mapping) and creator.get("isMe") is True
+def _mine(node: Any, author: str = "creator") -> bool:
+    """Whether the API key's own user is the ``author`` (``creator`` of an issue, ``user`` of a
+    comment) of ``node``: checked on every answer that could hand Baton someone else's item."""
+    made_by = node.get(author) if isinstance(node, Mapping) else None
+    return isinstance(made_by, Mapping) and made_by.get("isMe") is True
 
 
 def _sync_notes(params: Mapping[str, Any]) -> list[str]:
@@ -267,12 +274,12 @@ class LinearConnector:
         when they come back before the answer, or instead of a lost one."""
         if action.kind == "create_issue":
             # Its webhooks may come before the answer: the id names the ticket meanwhile.
-            issue = client_id("issue", action.key)
+            issue = self._client_id("issue", action.key)
             return [Foreseen(system="linear", external_id=issue, wrote={CREATED: action.ticket_id})]
         if action.kind in ("comment", "notify"):
-            comment = client_id("comment", action.key)
+            comment = self._client_id("comment", action.key)
         elif action.kind == "sync" and _sync_notes(action.params):
-            comment = client_id("sync", action.key)
+            comment = self._client_id("sync", action.key)
         else:
             return []
         return [Foreseen(system="linear", external_id=comment, wrote={"comment": comment})]
@@ -293,7 +300,7 @@ class LinearConnector:
         assignee = _str(params.get("assignee"))
         wrote = {"priority": priority} if priority else {}
         wrote |= {"assignee": assignee} if assignee else {}
-        issue_id = client_id("issue", action.key)
+        issue_id = self._client_id("issue", action.key)
         detail: dict[str, Any] = {"created": False}
         issue = self._find_issue(issue_id)
         if issue is None:
@@ -326,7 +333,9 @@ class LinearConnector:
         body = f"**{subject}**\n\n{text}" if subject and text else (f"**{subject}**" if subject else text)
         if not body:
             raise PermanentConnectorError("linear: nothing to post (no subject or text)")
-        comment = self._post_comment(client_id("comment", action.key), body, lambda: self._target(action))
+        comment = self._post_comment(
+            self._client_id("comment", action.key), body, lambda: self._target(action)
+        )
         issue = comment.issue
         return Delivery(
             external_id=comment.id,
@@ -367,7 +376,7 @@ class LinearConnector:
         detail: dict[str, Any] = {"changed": sorted(wrote)}
         if notes:
             body = "\n\n".join([n for n in [_str(changes.get("note"))] if n] + ["\n".join(notes)])
-            comment = self._post_comment(client_id("sync", action.key), body, lambda: issue_id)
+            comment = self._post_comment(self._client_id("sync", action.key), body, lambda: issue_id)
             issue, detail["comment"] = issue or comment.issue, comment.id
         if issue is None:
             return Delivery(external_id=ref, detail=detail)
@@ -407,13 +416,29 @@ class LinearConnector:
             lambda: self._find_comment(comment_id),
         )[0]
 
+    def _client_id(self, purpose: str, key: str) -> str:
+        return client_id(purpose, key, self._key)
+
     def _find_issue(self, issue_id: str) -> _Issue | None:
-        nodes = _nodes(self._call("BatonIssueById", {"id": issue_id}), "issues")
-        return _parse_issue(nodes[0], "linear BatonIssueById") if nodes else None
+        """The issue an earlier attempt made under ``issue_id`` (see :meth:`_find`)."""
+        return self._find("BatonIssueById", "issues", issue_id, "creator", _parse_issue)
 
     def _find_comment(self, comment_id: str) -> _Comment | None:
-        nodes = _nodes(self._call("BatonCommentById", {"id": comment_id}), "comments")
-        return _parse_comment(nodes[0], "linear BatonCommentById") if nodes else None
+        """The comment an earlier attempt posted under ``comment_id`` (see :meth:`_find`)."""
+        return self._find("BatonCommentById", "comments", comment_id, "user", _parse_comment)
+
+    def _find(
+        self, operation: str, entities: str, item_id: str, author: str, parse: Callable[[Any, str], _T]
+    ) -> _T | None:
+        """What ``operation`` finds under ``item_id``, taken as an earlier attempt's work only if
+        this API key's user made it (``author``.isMe); anything else under Baton's id is refused."""
+        nodes = _nodes(self._call(operation, {"id": item_id}), entities)
+        if not nodes:
+            return None
+        found = parse(nodes[0], f"linear {operation}")
+        if not _mine(nodes[0], author):
+            raise PermanentConnectorError(f"linear: {item_id} exists in {entities} but was not made by Baton")
+        return found
 
     def _issue(self, ref: str) -> tuple[_Issue, list[State]]:
         """An issue by UUID or identifier, with its team's workflow states."""

@@ -475,6 +475,7 @@ class Outbox:
                     wrote=item.wrote,
                     now_ms=now_ms,
                     ttl_ms=echoes.FORESEEN_TTL_MS,
+                    renew=True,
                 )
         self._held_until[action.id] = until
         return True

@@ -36,7 +36,10 @@ def record(
     wrote: Mapping[str, str],
     now_ms: int,
     ttl_ms: int = ECHO_TTL_MS,
+    renew: bool = False,
 ) -> None:
+    """Await ``wrote`` on the item. ``renew``: the same expectation recorded again (each attempt
+    of one send foresees the same write) replaces the earlier row instead of adding one."""
     rows = [
         {
             "system": system,
@@ -51,6 +54,16 @@ def record(
     ]
     if rows:
         conn.execute(delete(echoes).where(echoes.c.expires_ms < now_ms))  # keep the table small
+        if renew:
+            for row in rows:
+                conn.execute(
+                    delete(echoes).where(
+                        echoes.c.system == row["system"],
+                        echoes.c.external_id == row["external_id"],
+                        echoes.c.field == row["field"],
+                        echoes.c.value == row["value"],
+                    )
+                )
         conn.execute(insert(echoes), rows)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -80,7 +81,7 @@ def test_an_issue_is_created_under_the_actions_own_id_with_the_ticket_marker(
     delivery = linear.send(create(labels=["Customer", "Bug", "No such label"]))
     (issue,) = linear_standin.issues.values()
     customer, bug = (next(x.id for x in linear_standin.labels if x.name == n) for n in ("Customer", "Bug"))
-    assert issue.id == client_id("issue", create().key)
+    assert issue.id == client_id("issue", create().key, LINEAR_KEY)
     assert (issue.title, issue.priority, issue.label_ids) == ("Checkout fails for Acme", 2, [customer, bug])
     assert issue.description == f"Customers see *500* on pay.\n\n{ticket_marker(TICKET)}"
     assert delivery.external_id == issue.id
@@ -148,7 +149,10 @@ def test_a_create_whose_answer_was_lost_is_found_when_retried(
     assert len(linear_standin.issues) == 1
     retried = linear.send(create())
     assert len(linear_standin.issues) == 1
-    assert retried.external_id == client_id("issue", create().key) and retried.detail["created"] is False
+    assert (
+        retried.external_id == client_id("issue", create().key, LINEAR_KEY)
+        and retried.detail["created"] is False
+    )
 
 
 def test_a_create_refused_for_a_taken_id_returns_the_earlier_attempts_issue(
@@ -179,7 +183,7 @@ def test_a_comment_goes_on_the_linked_issue_under_the_actions_own_id(
     sent = action("comment", links={"linear": issue.id}, subject="Escalated", text="Acme is **blocked**")
     delivery = linear.send(sent)
     (comment,) = linear_standin.comments.values()
-    assert (comment.id, comment.issue_id) == (client_id("comment", sent.key), issue.id)
+    assert (comment.id, comment.issue_id) == (client_id("comment", sent.key, LINEAR_KEY), issue.id)
     assert comment.body == "**Escalated**\n\nAcme is **blocked**"
     assert delivery.external_id == comment.id and delivery.link == ExternalLink(
         system="linear", id=issue.id, url=issue.view()["url"]
@@ -498,8 +502,33 @@ def test_malformed_answers_are_clear_errors(
     assert type(caught.value) is error and len(str(caught.value)) <= 500
 
 
+def test_an_issue_or_comment_someone_else_made_under_batons_id_is_refused_not_taken(
+    linear: LinearConnector, linear_standin: LinearStandIn
+) -> None:
+    # Baton's ids are keyed with the API key; should one be known anyway, what another user made
+    # under it is never taken as an earlier attempt's work (it would join their issue to the ticket).
+    squatted = linear_standin.add_issue(id=client_id("issue", create().key, LINEAR_KEY), title="Mine")
+    squatted.by_api_user = False
+    with pytest.raises(PermanentConnectorError, match="in issues but was not made by Baton"):
+        linear.send(create())
+    target = linear_standin.add_issue()
+    sent = action("comment", 3, issue=target.id, text="For the customer only")
+    made = linear_standin.comment(target, "Mine too")
+    linear_standin.comments[client_id("comment", sent.key, LINEAR_KEY)] = replace(
+        made, id=client_id("comment", sent.key, LINEAR_KEY)
+    )
+    with pytest.raises(PermanentConnectorError, match="in comments but was not made by Baton"):
+        linear.send(sent)
+    assert linear_standin.operations().count("BatonCommentCreate") == 0
+
+
 def test_a_link_keeps_only_a_web_url(linear: LinearConnector, linear_standin: LinearStandIn) -> None:
-    node = {"id": "1f0e0b7c-8c1e-4a8e-9d0e-123456789abc", "identifier": "ENG-9", "url": "javascript:alert(1)"}
+    node = {
+        "id": "1f0e0b7c-8c1e-4a8e-9d0e-123456789abc",
+        "identifier": "ENG-9",
+        "url": "javascript:alert(1)",
+        "creator": {"isMe": True},
+    }
     linear_standin.inject(Fault.json(200, {"data": {"issues": {"nodes": [node]}}}))
     delivery = linear.send(create())
     assert delivery.link == ExternalLink(system="linear", id=node["id"], url=None)

@@ -127,7 +127,7 @@ CASES = [
             "BATON_LINEAR_TEAM_ID": s.team.id,
         },
         lambda _s: {"title": "Checkout fails", "text": TEXT["text"], "priority": "high"},
-        lambda s: int(client_id("issue", KEY) in s.issues) * len(s.issues),
+        lambda s: int(client_id("issue", KEY, SECRET) in s.issues) * len(s.issues),
         path="/graphql",
         body=b"issueCreate",
     ),

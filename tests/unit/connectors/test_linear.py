@@ -13,12 +13,13 @@ from baton.errors import PermanentConnectorError
 KEY = "a" * 64
 
 
-def test_a_client_id_is_a_stable_uuid4_per_action_and_purpose() -> None:
-    issue = client_id("issue", KEY)
+def test_a_client_id_is_a_stable_uuid4_per_action_and_purpose_known_only_with_the_api_key() -> None:
+    issue = client_id("issue", KEY, "lin_api_one")
     parsed = uuid.UUID(issue)
     assert (str(parsed), parsed.version, parsed.variant) == (issue, 4, uuid.RFC_4122)
-    assert client_id("issue", KEY) == issue
-    assert len({issue, client_id("comment", KEY), client_id("issue", "b" * 64)}) == 3
+    assert client_id("issue", KEY, "lin_api_one") == issue
+    others = {client_id("comment", KEY, "lin_api_one"), client_id("issue", "b" * 64, "lin_api_one")}
+    assert len({issue, *others, client_id("issue", KEY, "lin_api_two")}) == 4  # another key, another id
 
 
 STATES = [
