@@ -464,11 +464,11 @@ def _check_targets(v: Vendors, tickets: list[list[Planned]]) -> Counter[str]:
 
     # Linear: issues and comments under ids derived from the action keys.
     creates = by[("linear", "create_issue")]
-    assert set(v.linear.issues) == {client_id("issue", a.key) for a in creates}
+    assert set(v.linear.issues) == {client_id("issue", a.key, LINEAR_KEY) for a in creates}
     assert len(v.linear.comments) == len(by[("linear", "comment")])
-    first = {a.ticket: client_id("issue", a.key) for a in creates}
+    first = {a.ticket: client_id("issue", a.key, LINEAR_KEY) for a in creates}
     for a in by[("linear", "comment")]:
-        assert v.linear.comments[client_id("comment", a.key)].issue_id == first[a.ticket]
+        assert v.linear.comments[client_id("comment", a.key, LINEAR_KEY)].issue_id == first[a.ticket]
     repeats["linear"] = _linear_found_again(v.linear)
 
     # Zendesk: one comment per note and per update (its note), found by the action's marker.
