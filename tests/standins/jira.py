@@ -14,7 +14,9 @@ them (https://developer.atlassian.com/cloud/jira/platform/rest/v3/).
   ``properties`` on create, and GET does not return them), ``POST /rest/api/3/comment/list``
   (``expand=properties`` returns them) (api-group-issue-comments).
 * ``POST /rest/api/3/search/jql`` (api-group-issue-search/#api-rest-api-3-search-jql-post): only
-  ``labels = "x"`` with an optional ``ORDER BY created ASC|DESC``; other JQL gets 400 like Jira's
+  ``labels = "x"``, optionally ``AND creator = currentUser()`` (issues whose ``by_api_user`` is
+  set: the token's own account made them), with an optional ``ORDER BY created ASC|DESC``; other
+  JQL gets 400 like Jira's
   "Error in the JQL Query". Issues carry their ``id``, the requested ``fields``, and ``key`` only
   when asked for ("By default, this resource returns IDs only"). ``reconcileIssues`` (at most 50
   ids) is honoured: with ``lagging`` set, issues created since the last :meth:`reindex` are
@@ -56,7 +58,11 @@ TRANSITIONS = (  # id, name, from, to
 )
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
 ISSUE_TYPES = ("Task", "Bug", "Story")
-_JQL = re.compile(r'^labels\s*=\s*"((?:[^"\\]|\\.)*)"(?:\s+ORDER\s+BY\s+created\s+(ASC|DESC))?\s*$', re.I)
+_JQL = re.compile(
+    r'^labels\s*=\s*"((?:[^"\\]|\\.)*)"(\s+AND\s+creator\s*=\s*currentUser\(\))?'
+    r"(?:\s+ORDER\s+BY\s+created\s+(ASC|DESC))?\s*$",
+    re.I,
+)
 _ADF_NODES = {"doc", "paragraph", "text", "hardBreak", "mention"}
 _NOT_FOUND = "Issue does not exist or you do not have permission to see it."
 
@@ -82,6 +88,7 @@ class Issue:
     assignee: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
     comments: list[Comment] = field(default_factory=list)
+    by_api_user: bool = True  # created by the API token's account (``creator = currentUser()``)
 
     def text(self) -> str:
         return _text(self.description)
@@ -357,13 +364,14 @@ class JiraStandIn(StandIn):
             i
             for i in self.issues
             if label in i.labels
+            and (i.by_api_user or not match.group(2))
             and (
                 i.id in self._indexed
                 or i.id in reconcile
                 or (self.index_lag and not self.lagging and self._born[i.id] <= indexed_before)
             )
         ]
-        if (match.group(2) or "ASC").upper() == "DESC":
+        if (match.group(3) or "ASC").upper() == "DESC":
             visible.reverse()
         limit = body.get("maxResults", 50)
         names = body.get("fields", ["id"])  # "By default, this resource returns IDs only."

@@ -14,7 +14,8 @@ Kinds of action
     ``comment`` / ``notify``
         ``POST /rest/api/3/issue/{id}/comment``: ``subject`` in bold, then ``text``; a ``notify``
         whose ``address`` is an Atlassian account id mentions that person. The issue is
-        ``params.issue``, else ``params.links["jira"]``, else the oldest with the ticket's label.
+        ``params.issue``, else ``params.links["jira"]``, else the oldest with the ticket's label
+        that the token's own account created (anyone can label an issue of theirs).
     ``transition``
         ``params.transition`` (a transition's name or id) or ``params.status`` (a status name):
         ``GET .../transitions``, pick one, ``POST .../transitions``. Already there is success.
@@ -385,9 +386,12 @@ class JiraConnector:
         return issue
 
     def _search(self, label: str, *, reconcile: list[str]) -> _Issue | None:
-        """The oldest issue carrying ``label``; ``reconcile`` ids are searched consistently."""
+        """The oldest issue carrying ``label`` that this account created (anyone can add a label
+        to an issue of theirs: it must never be taken for Baton's, nor receive a ticket's
+        comments); ``reconcile`` ids are searched consistently."""
         quoted = '"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        body: dict[str, Any] = {"jql": f"labels = {quoted} ORDER BY created ASC", "fields": ["key", "labels"]}
+        jql = f"labels = {quoted} AND creator = currentUser() ORDER BY created ASC"
+        body: dict[str, Any] = {"jql": jql, "fields": ["key", "labels"]}
         body["maxResults"] = 10
         if reconcile:
             body["reconcileIssues"] = [int(i) for i in reconcile]

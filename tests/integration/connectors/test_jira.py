@@ -87,7 +87,7 @@ def test_an_issue_is_created_as_jira_documents_it(jira: JiraConnector, jira_stan
     search, made = jira_standin.requests
     assert (search.method, search.path) == ("POST", "/rest/api/3/search/jql")
     assert search.json() == {
-        "jql": f'labels = "{dedup_label(f"{1:064x}")}" ORDER BY created ASC',
+        "jql": f'labels = "{dedup_label(f"{1:064x}")}" AND creator = currentUser() ORDER BY created ASC',
         "fields": ["key", "labels"],
         "maxResults": 10,
     }
@@ -314,6 +314,16 @@ def test_a_comment_without_an_issue_waits_for_search_then_gives_up(
     assert waiting.value.retry_after == 15.0
     with pytest.raises(PermanentConnectorError, match=f"no issue for ticket {TICKET}"):
         jira.send(act("comment", text="hello", attempt=3))
+
+
+def test_a_comment_never_goes_to_an_issue_someone_else_labelled_with_the_ticket(
+    jira: JiraConnector, jira_standin: JiraStandIn
+) -> None:
+    older, mine = jira.send(create(1)), jira.send(create(2))
+    jira_standin.issue(older.external_id or "").by_api_user = False  # a person's issue, labelled alike
+    jira.send(act("comment", text="For the customer's team only"))
+    assert [len(i.comments) for i in jira_standin.issues] == [0, 1]
+    assert jira_standin.issues[1].key == mine.external_id
 
 
 WHAT_IS_REFUSED = [
