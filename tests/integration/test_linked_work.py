@@ -282,3 +282,38 @@ def test_a_write_foreseen_at_every_attempt_is_awaited_once(db: Database) -> None
         rows = conn.execute(select(echoes.c.external_id, echoes.c.expires_ms).order_by(echoes.c.id)).all()
     assert [r.external_id for r in rows].count("c-1") == 1 and [r.external_id for r in rows].count("c-2") == 2
     assert next(r.expires_ms for r in rows if r.external_id == "c-1") == 3_000 + expected.ECHO_TTL_MS
+
+
+def test_a_label_claiming_a_ticket_holds_only_while_that_tickets_create_is_in_flight(
+    db: Database, clock: FakeClock
+) -> None:
+    from sqlalchemy import insert, update
+
+    from baton.clock import to_ms
+    from baton.store.schema import outbox
+    from tests.helpers import outbox_row
+
+    engine = Engine(db=db, policy=load_policy(TEST_POLICY), clock=clock)
+    (opened,) = engine.ingest([event(1, subject="bug in the export")])
+    ticket_id = opened.ticket_id or ""
+
+    def issue_created(n: int) -> Any:
+        claim = {"claims_ticket": ticket_id}  # as the Jira adapter reads the baton-t- label
+        (result,) = engine.ingest([event(f"j-{n}", ticket=f"2000{n}", source="jira", data=claim)])
+        return result.ticket_id
+
+    assert issue_created(1) != ticket_id  # no create of that ticket's in flight: anyone's label
+    with db.write() as conn:
+        row = outbox_row(
+            key="k-create",
+            ticket=ticket_id,
+            connector="jira",
+            kind="create_issue",
+            params={},
+            now_ms=to_ms(clock.now()),
+        )
+        conn.execute(insert(outbox), [{**row, "status": "claimed", "attempts": 1}])
+    assert issue_created(2) == ticket_id  # Baton's issue, its webhook ahead of the create's answer
+    with db.write() as conn:
+        conn.execute(update(outbox).where(outbox.c.idempotency_key == "k-create").values(status="done"))
+    assert issue_created(3) != ticket_id  # the create is over: a later label is anyone's

@@ -31,6 +31,7 @@ from baton.model import Account, Action, Decision, Event, EventType, ExternalLin
 from baton.policy import versions
 from baton.policy.model import Policy
 from baton.policy.versions import PolicySet
+from baton.signals.adapters.base import CLAIMS_TICKET
 from baton.store import echoes, repo
 from baton.store.db import Database, after_commit
 from baton.store.schema import decisions, events, outbox, timers
@@ -164,9 +165,12 @@ class Engine:
         creating = echoes.creators(
             conn, [key for key in named if key not in links], field=CREATED, now_ms=to_ms(now)
         )
+        # Tickets an unlinked item claims by a label, with a create in flight (see _ticket_id).
+        claims = {c for e in batch if isinstance(c := e.data.get(CLAIMS_TICKET), str)}
+        in_flight = repo.creating_issues(conn, claims) if claims else set()
         # Every ticket id an event of the batch can name: a ticket not found under any of them
         # has no stored row, which lets the write skip cancelling timers it cannot have.
-        wanted = [self._ticket_id(e, links, creating) for e in batch] + list(links.values())
+        wanted = [self._ticket_id(e, links, creating, in_flight) for e in batch] + list(links.values())
         work = _Batch(tickets=repo.load_tickets(conn, wanted, cached=self._tickets))
         account_ids = {e.fields.account_id for e in batch if e.fields.account_id}
         account_ids |= {t.account_id for t in work.tickets.values() if t.account_id}
@@ -183,7 +187,7 @@ class Engine:
             if key in known:
                 results.append(IngestResult("duplicate", event.source, event.event_id, known[key]))
                 continue
-            ticket_id = self._ticket_id(event, links, creating)
+            ticket_id = self._ticket_id(event, links, creating, in_flight)
             ticket = work.tickets.get(ticket_id)
             event = _mark_echo(conn, event, awaited, ticket, self.policies.current)
             if ticket is None:
@@ -234,10 +238,15 @@ class Engine:
 
     @staticmethod
     def _ticket_id(
-        event: Event, links: dict[tuple[str, str], str], creating: dict[tuple[str, str], str]
+        event: Event,
+        links: dict[tuple[str, str], str],
+        creating: dict[tuple[str, str], str],
+        in_flight: set[str],
     ) -> str:
         """The event's ticket: the one it names, else the one an item it names is linked to, else
-        the one such an item is being created for, else a new one."""
+        the one such an item is being created for (its id Baton's choice), else the one its item
+        claims by a label while that ticket's create is in flight (its webhook may beat the
+        answer; any other time the claim is anyone's label), else a new one."""
         if event.ticket_id:
             return event.ticket_id
         for known in (links, creating):
@@ -245,6 +254,9 @@ class Engine:
                 found = known.get((link.system, link.id))
                 if found:
                     return found
+        claim = event.data.get(CLAIMS_TICKET)
+        if isinstance(claim, str) and claim in in_flight:
+            return claim
         return new_ticket_id(event)
 
     def _collect(self, work: _Batch, event: Event, decision: Decision, *, now_ms: int) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "ClaimedTimer",
     "claim_due_timers",
     "claim_outbox",
+    "creating_issues",
     "existing_events",
     "find_links",
     "group_pairs",
@@ -74,6 +75,23 @@ def existing_events(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[t
                 )
             )
             found.update({(source, r.event_id): r.ticket_id for r in rows})
+    return found
+
+
+def creating_issues(conn: Connection, ticket_ids: Collection[str]) -> set[str]:
+    """Those of ``ticket_ids`` with a ``create_issue`` action in flight: being sent now, or sent
+    without an answer and waiting to be tried again. Only then can an item's webhook that names
+    its ticket by a label (which anyone can add) be Baton's own item arriving before its answer."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(ticket_ids)):
+        rows = conn.execute(
+            select(outbox.c.ticket_id).where(
+                outbox.c.ticket_id.in_(chunk),
+                outbox.c.kind == "create_issue",
+                or_(outbox.c.status == "claimed", and_(outbox.c.status == "pending", outbox.c.attempts > 0)),
+            )
+        )
+        found.update(r.ticket_id for r in rows)
     return found
 
 

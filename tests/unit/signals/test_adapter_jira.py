@@ -163,15 +163,15 @@ def test_bodies_that_are_not_jira_webhooks_are_refused(body: object, fragment: s
         ([7, None, {"x": 1}], None),
     ],
 )
-def test_an_issue_baton_opened_names_its_ticket_through_its_label(
-    labels: list[Any], ticket_id: str | None
-) -> None:
+def test_an_issues_ticket_label_is_a_claim_not_a_ticket(labels: list[Any], ticket_id: str | None) -> None:
+    # Anyone can label an issue: the engine honours the claim only while that ticket's create is
+    # in flight (tests/integration/test_linked_work.py).
     payload = json.loads((FIXTURES / "issue_created.json").read_bytes())
     payload["issue"]["fields"]["labels"] = labels
     events = ADAPTER.parse(
         Delivery.from_bytes(json.dumps(payload).encode(), received_at=RECEIVED, headers=DELIVERY)
     )
-    assert [e.ticket_id for e in events] == [ticket_id]
+    assert [(e.ticket_id, e.data.get("claims_ticket")) for e in events] == [(None, ticket_id)]
 
 
 def test_the_connectors_ticket_label_is_the_one_the_adapter_reads() -> None:

@@ -36,6 +36,7 @@ from baton.model import Event, EventType, ExternalLink
 from baton.signals.canonical import validation_message
 
 __all__ = [
+    "CLAIMS_TICKET",
     "MAX_ID_LENGTH",
     "Delivery",
     "Draft",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH: Final = 256
+# The ``data`` key of an event whose item names a ticket by something anyone could have written
+# (a label): a claim the engine checks (engine.runtime), never a ``ticket_id``.
+CLAIMS_TICKET: Final = "claims_ticket"
 # Longest text kept per canonical field; longer vendor text is cut, not refused (see TicketFields).
 _FIELD_LIMITS: Final = {
     "subject": 1_000,

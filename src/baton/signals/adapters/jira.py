@@ -44,6 +44,7 @@ from baton.errors import InputError
 from baton.model import Event, EventType, ExternalLink, Priority, Stage
 from baton.signals.adapters._template import normalise
 from baton.signals.adapters.base import (
+    CLAIMS_TICKET,
     Delivery,
     Draft,
     build_events,
@@ -117,14 +118,16 @@ class JiraAdapter:
         if user and name != "comment_created":
             drafts = [_with_actor(d, user) for d in drafts]
         key = text(issue, "key")
-        data = {"key": key, "webhook_event": name}
+        data: dict[str, Any] = {"key": key, "webhook_event": name}
+        claimed = baton_ticket(seq(obj(issue, "fields"), "labels"))
+        if claimed is not None:
+            data[CLAIMS_TICKET] = claimed  # a label anyone can add: the engine decides whether it holds
         drafts = [replace(d, data={**data, **d.data}) for d in drafts]
         return build_events(
             source=self.source,
             delivery_id=header(delivery.headers, DELIVERY_HEADER) or content_id(delivery.body),
             external=ExternalLink(system=self.source, id=issue_id, url=_browse_url(issue, key)),
             drafts=drafts,
-            ticket_id=baton_ticket(seq(obj(issue, "fields"), "labels")),
         )
 
 
@@ -132,9 +135,11 @@ _TICKET_LABEL = re.compile(r"^baton-t-([0-9a-f]{16})$")
 
 
 def baton_ticket(labels: list[Any]) -> str | None:
-    """The Baton ticket an issue belongs to, from the ``baton-t-<id>`` label the Jira connector
-    puts on every issue it opens (connectors/jira.py ``ticket_label``). Its webhooks then join
-    that ticket even when they arrive before the delivery that created the issue is recorded."""
+    """The Baton ticket an issue says it belongs to, from the ``baton-t-<id>`` label the Jira
+    connector puts on every issue it opens (connectors/jira.py ``ticket_label``). Anyone can add a
+    label, so this is only a claim (``data.claims_ticket``): the engine honours it for an issue
+    not linked yet while that ticket's ``create_issue`` is in flight, which is when Baton's own
+    issue's webhooks can arrive before the create's answer (:func:`baton.store.repo.creating_issues`)."""
     for label in labels:
         found = _TICKET_LABEL.match(label) if isinstance(label, str) else None
         if found:
