@@ -14,6 +14,7 @@ fault shorter than the timeout is delivered in the first round.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -237,7 +238,10 @@ def delivering(case: Case, target: Any, db: Database, clock: FakeClock) -> Itera
     with db.write() as conn:
         conn.execute(insert(outbox).values(row))
     try:
-        yield Outbox(db=db, connectors=connectors, clock=clock, worker="w1", max_attempts=3)
+        # A seeded backoff: the first retry waits a known ~0.3 s of fake time, never an instant.
+        yield Outbox(
+            db=db, connectors=connectors, clock=clock, worker="w1", max_attempts=3, rng=random.Random(7)
+        )
     finally:
         for connector in connectors.values():
             connector.close()  # type: ignore[attr-defined]  # every vendor connector has one
