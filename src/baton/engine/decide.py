@@ -228,9 +228,8 @@ class _Decider(SlaSteps):
         """A routing rule in shadow (or outside its canary) whose condition holds: recorded as
         not matched, with where it would have sent the ticket; its notifications and actions are
         recorded as shadow."""
-        t, name = self.ticket, f"routing.{route.name}"
-        role = route.owner or (self.policy.tier_roles.get(route.tier) if route.tier else None)
-        owner = self.resolve(role, rule=name) if role else t.owner
+        name = f"routing.{route.name}"
+        owner = self.route_owner(route)
         where = ", ".join(
             f"{label} {value}"
             for label, value in (("queue", route.queue), ("team", route.team), ("tier", route.tier))
@@ -245,10 +244,14 @@ class _Decider(SlaSteps):
             target=owner,
         )
 
+    def route_owner(self, route: Route) -> Owner | None:
+        """Who a route makes the owner: its role (or its tier's), resolved now; else the owner as is."""
+        role = route.owner or (self.policy.tier_roles.get(route.tier) if route.tier else None)
+        return self.resolve(role, rule=f"routing.{route.name}") if role else self.ticket.owner
+
     def apply_route(self, route: Route) -> None:
         t = self.ticket
-        role = route.owner or (self.policy.tier_roles.get(route.tier) if route.tier else None)
-        owner = self.resolve(role, rule=f"routing.{route.name}") if role else t.owner
+        owner = self.route_owner(route)
         self.changed(
             replace(
                 t,

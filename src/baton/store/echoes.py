@@ -89,19 +89,10 @@ def creators(
     find their ticket before the create's answer is recorded. Kept, not consumed: an item sends
     several webhooks."""
     found: dict[tuple[str, str], str] = {}
-    for system, ids in group_pairs(keys).items():
-        rows = conn.execute(
-            select(echoes.c.external_id, echoes.c.value)
-            .where(
-                echoes.c.system == system,
-                echoes.c.external_id.in_(ids),
-                echoes.c.field == field,
-                echoes.c.expires_ms >= now_ms,
-            )
-            .order_by(echoes.c.id)
-        )
-        for r in rows:
-            found.setdefault((system, r.external_id), r.value)
+    for key, awaited in take(conn, keys, now_ms=now_ms).items():
+        for _, name, value in awaited:
+            if name == field:
+                found.setdefault(key, value)  # the oldest: take lists them in the order recorded
     return found
 
 
