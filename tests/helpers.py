@@ -7,7 +7,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from baton.clock import Clock, to_ms
 from baton.model import Event
+from baton.store import repo
+from baton.store.db import Database
+from baton.store.repo import ClaimedAction
 from tests.conftest import START, TEST_POLICY
 
 
@@ -56,6 +60,22 @@ def outbox_row(
         "available_ms": now_ms,
         "created_ms": now_ms,
     }
+
+
+def claim_as(
+    db: Database, clock: Clock, worker: str, *, lease_ms: int, limit: int = 10
+) -> list[ClaimedAction]:
+    """Due outbox rows claimed by ``worker`` in a transaction of its own (a worker that then
+    dies, stalls or loses its lease, in the tests that need one)."""
+    with db.write() as conn:
+        return repo.claim_outbox(
+            conn,
+            worker=worker,
+            now_ms=to_ms(clock.now()),
+            lease_ms=lease_ms,
+            limit=limit,
+            is_postgres=db.is_postgres,
+        )
 
 
 def policy_with(folder: Path, *, baton: str = "", routes: str = "") -> Path:

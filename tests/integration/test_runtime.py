@@ -31,7 +31,7 @@ from baton.store.schema import (
     tickets,
     timers,
 )
-from tests.helpers import event, minutes
+from tests.helpers import claim_as, event, minutes
 
 
 def count(db: Database, table: object, *where: object) -> int:
@@ -422,18 +422,7 @@ def test_expired_claims_are_taken_back_and_the_sent_log_prevents_a_resend(
     engine.ingest([event(1), event(2)])
     fake = FakeConnector()
     dead_worker = _outbox(db, clock, {"log": fake}, worker="dead", lease=timedelta(seconds=5))
-    with db.writer.begin() as conn:  # the dead worker claimed both rows, then vanished
-        from baton.clock import to_ms
-        from baton.store import repo
-
-        claimed = repo.claim_outbox(
-            conn,
-            worker="dead",
-            now_ms=to_ms(clock.now()),
-            lease_ms=5_000,
-            limit=10,
-            is_postgres=db.is_postgres,
-        )
+    claimed = claim_as(db, clock, "dead", lease_ms=5_000)  # the dead worker claimed both, then vanished
     assert len(claimed) == 2
     # ...but it had already sent the first one (sent-log written, outbox row not yet marked)
     with db.writer.begin() as conn:
@@ -456,18 +445,7 @@ def test_a_stale_worker_cannot_complete_a_row_it_lost(engine: Engine, db: Databa
     engine.ingest([event(1)])
     fake = FakeConnector()
     slow = _outbox(db, clock, {"log": fake}, worker="slow", lease=timedelta(seconds=1))
-    with db.writer.begin() as conn:
-        from baton.clock import to_ms
-        from baton.store import repo
-
-        (action,) = repo.claim_outbox(
-            conn,
-            worker="slow",
-            now_ms=to_ms(clock.now()),
-            lease_ms=1_000,
-            limit=1,
-            is_postgres=db.is_postgres,
-        )
+    (action,) = claim_as(db, clock, "slow", lease_ms=1_000, limit=1)
     with db.writer.begin() as conn:  # another worker took it over after the lease ran out
         conn.execute(update(outbox).where(outbox.c.id == action.id).values(claimed_by="other"))
     slow._finish(action, status="done", kind="action.delivered", delivery=Delivery(external_id="x"))

@@ -9,14 +9,14 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from baton.clock import FakeClock, to_ms
+from baton.clock import FakeClock
 from baton.connectors.config import WebhookConfig
 from baton.connectors.webhook import WebhookConnector
 from baton.engine.outbox import Outbox
 from baton.engine.runtime import Engine
 from baton.store.db import Database
 from baton.store.schema import audit_log, outbox, sent_log
-from tests.helpers import event
+from tests.helpers import claim_as, event
 from tests.standins.fixtures import LOOPBACK, WEBHOOK_SECRET
 from tests.standins.server import Fault
 from tests.standins.webhook import WebhookStandIn
@@ -64,22 +64,12 @@ def test_the_outbox_waits_out_each_retry_after_then_delivers_once(
 def test_claims_cut_short_by_a_crash_do_not_use_up_the_attempts(
     engine: Engine, db: Database, clock: FakeClock
 ) -> None:
-    from baton.clock import to_ms
     from baton.connectors.fake import FakeConnector
     from baton.errors import TransientConnectorError
-    from baton.store import repo
 
     engine.ingest([event(1, subject="Refund please", account_id="acme")])
     for _ in range(3):  # three workers claim the action and die before sending it
-        with db.write() as conn:
-            assert repo.claim_outbox(
-                conn,
-                worker="doomed",
-                now_ms=to_ms(clock.now()),
-                lease_ms=1_000,
-                limit=10,
-                is_postgres=db.is_postgres,
-            )
+        assert claim_as(db, clock, "doomed", lease_ms=1_000)
         clock.advance(timedelta(seconds=2))
     failing = FakeConnector(fail=lambda action: TransientConnectorError("HTTP 503"))
     box = Outbox(db=db, connectors={"log": failing}, clock=clock, worker="w1", max_attempts=2)
@@ -94,22 +84,12 @@ def test_claims_cut_short_by_a_crash_do_not_use_up_the_attempts(
 def test_an_action_that_kills_every_worker_is_dead_lettered(
     engine: Engine, db: Database, clock: FakeClock
 ) -> None:
-    from baton.clock import to_ms
     from baton.connectors.fake import FakeConnector
     from baton.engine.outbox import CLAIMS_PER_ATTEMPT
-    from baton.store import repo
 
     engine.ingest([event(1, subject="Refund please", account_id="acme")])
     for _ in range(CLAIMS_PER_ATTEMPT * 2):
-        with db.write() as conn:
-            repo.claim_outbox(
-                conn,
-                worker="doomed",
-                now_ms=to_ms(clock.now()),
-                lease_ms=1_000,
-                limit=10,
-                is_postgres=db.is_postgres,
-            )
+        claim_as(db, clock, "doomed", lease_ms=1_000)
         clock.advance(timedelta(seconds=2))
     healthy = FakeConnector()
     box = Outbox(db=db, connectors={"log": healthy}, clock=clock, worker="w1", max_attempts=2)
@@ -228,18 +208,9 @@ def test_an_action_whose_lease_ran_out_is_not_recorded_as_attempted(
     engine: Engine, db: Database, clock: FakeClock
 ) -> None:
     from baton.connectors.fake import FakeConnector
-    from baton.store import repo
 
     engine.ingest([event(1, subject="Refund please", account_id="acme")])
     box = Outbox(db=db, connectors={"log": FakeConnector()}, clock=clock, worker="w1")
-    with db.write() as conn:  # another worker took the row over after our lease ran out
-        claimed = repo.claim_outbox(
-            conn,
-            worker="w0",
-            now_ms=to_ms(clock.now()),
-            lease_ms=60_000,
-            limit=10,
-            is_postgres=db.is_postgres,
-        )
+    claimed = claim_as(db, clock, "w0", lease_ms=60_000)  # another worker took the row over
     assert box._start_attempt(claimed[0]) is False
     assert _outcomes(db) == []
