@@ -6,7 +6,17 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "from_ms", "to_ms"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "from_ms", "time_key", "to_ms"]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def time_key(at: datetime) -> int:
+    """Microseconds since the epoch: an exact, cheap sort key for an aware instant (two aware
+    datetimes compare as their keys do, and an int compares several times faster)."""
+    return (at - _EPOCH) // _US
 
 
 class Clock(Protocol):

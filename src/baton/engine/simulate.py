@@ -13,6 +13,7 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
+from baton.clock import time_key
 from baton.engine.decide import decide, decide_verbose, new_ticket_id, timer_version
 from baton.enrich.signals import build_context
 from baton.model import Account, Decision, Event, EventType, Stage, Ticket
@@ -23,9 +24,10 @@ __all__ = ["Simulator"]
 TIMER_SOURCE = "baton.timer"
 
 
-# A pending timer in the heap: (due, serial, ticket id, timer name, timer data). Plain tuples
-# compare in C; the serial is unique, so the comparison never reaches the fields after it.
-_Due = tuple[datetime, int, str, str, dict[str, object]]
+# A pending timer in the heap: (due as microseconds since the epoch, serial, due, ticket id, timer
+# name, timer data). Plain tuples of ints compare in C, several times faster than aware datetimes;
+# the serial is unique, so the comparison never reaches the fields after it.
+_Due = tuple[int, int, datetime, str, str, dict[str, object]]
 
 
 class Simulator:
@@ -81,8 +83,9 @@ class Simulator:
         """Fire every live timer due at or before ``to``, in due order; return how many fired."""
         fired = 0
         heap, live = self._heap, self._live
-        while heap and heap[0][0] <= to:
-            due, serial, ticket_id, name, data = heapq.heappop(heap)
+        limit = time_key(to)
+        while heap and heap[0][0] <= limit:
+            _, serial, due, ticket_id, name, data = heapq.heappop(heap)
             if live.get((ticket_id, name)) != serial:
                 continue  # cancelled or moved
             del live[(ticket_id, name)]
@@ -129,7 +132,14 @@ class Simulator:
         for timer in decision.timers_set:
             self._serial += 1
             self._live[(ticket_id, timer.name)] = self._serial
-            due: _Due = (timer.due_at, self._serial, ticket_id, timer.name, dict(timer.data))
+            due: _Due = (
+                time_key(timer.due_at),
+                self._serial,
+                timer.due_at,
+                ticket_id,
+                timer.name,
+                dict(timer.data),
+            )
             heapq.heappush(self._heap, due)
         if self.keep_decisions:
             self.decisions.append(decision)

@@ -28,11 +28,11 @@ import heapq
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
+from baton.clock import time_key
 from baton.model import Event
 from baton.signals.history import HistoryReader, MappedRow, time_parser
 from baton.signals.history_mapping import HistoryMapping
@@ -42,8 +42,6 @@ __all__ = ["EARLY", "SPILL", "Bounds", "BoundsSource", "TimeOrdered", "first_pas
 
 SPILL = 20_000
 EARLY = 20_480  # rows read ahead while another process runs the first pass (about 4 KB each)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _NEVER = 2**62
 
 
@@ -60,11 +58,6 @@ class BoundsSource(Protocol):
         ...
 
     def get(self) -> Bounds: ...
-
-
-def time_key(at: datetime) -> int:
-    """Microseconds since the epoch: an exact, cheap sort key for an aware instant."""
-    return (at - _EPOCH) // _US
 
 
 class TimeOrdered:
