@@ -37,6 +37,7 @@ __all__ = [
     "Event",
     "EventType",
     "ExternalLink",
+    "Frozen",
     "JsonText",
     "Owner",
     "Participant",
