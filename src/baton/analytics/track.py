@@ -116,9 +116,10 @@ class TicketTrack:
                 continue
             if self.decisions == 0 and rule.startswith("routing."):
                 self.route = (*self.route, rule.removeprefix("routing."))
-            clock = breached_clock(rule)
-            if clock is not None and clock not in self.breaches:
-                self.breaches = self.breaches | {clock}
+            elif rule.startswith("sla."):  # breached_clock's own first test, without the call
+                clock = breached_clock(rule)
+                if clock is not None and clock not in self.breaches:
+                    self.breaches = self.breaches | {clock}
         if recorded_sla is not None:
             self.recorded_sla = recorded_sla
         if self.decisions == 0:

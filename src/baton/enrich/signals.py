@@ -80,6 +80,7 @@ _TRIGGER_PHRASES = tuple(
     (f" {phrase} ", name) for name, words in TRIGGERS.items() for phrase in words if " " in phrase
 )
 _TONED = POSITIVE | NEGATIVE | _NEGATIONS
+_CLOSED = (Stage.SOLVED, Stage.CLOSED)
 _MAX_TEXT = 20_000  # characters read per text; a pasted log says nothing more about tone
 
 
@@ -115,29 +116,46 @@ def _opening_signals(subject: str, report: str) -> tuple[frozenset[str], int, in
     return text_signals(f"{subject}\n{report}")
 
 
+@lru_cache(maxsize=4_096)
+def _opening_summary(subject: str, report: str) -> tuple[tuple[str, ...], float]:
+    """The keywords (sorted) and sentiment of the opening text alone: what most events see."""
+    keywords, positive, negative = _opening_signals(subject, report)
+    return tuple(sorted(keywords)), _sentiment(positive, negative)
+
+
+def _sentiment(positive: int, negative: int) -> float:
+    tone = positive + negative
+    return round((positive - negative) / tone, 2) if tone else 0.0
+
+
 def derive_signals(
     ticket: Ticket | None, event: Event, given: Mapping[str, JsonValue] | None = None
 ) -> dict[str, JsonValue]:
     """The signals of the ticket ``event`` is about (``ticket`` as it was before the event; None
     when the event opens it); see the module docstring."""
     f = event.fields
-    subject = ticket.subject if ticket is not None else (f.subject or "")
-    report = ticket.body if ticket is not None else (f.body or "")
-    keywords, positive, negative = _opening_signals(subject, report)
-    customer_text = f.body if event.type == EventType.CUSTOMER_REPLIED else None
-    if customer_text:
-        more, pos, neg = text_signals(customer_text)
-        keywords, positive, negative = keywords | more, positive + pos, negative + neg
-    replies = ticket.customer_replies if ticket is not None else 0
-    reopens = ticket.reopen_count if ticket is not None else 0
+    if ticket is not None:
+        subject, report = ticket.subject, ticket.body
+        replies, reopens = ticket.customer_replies, ticket.reopen_count
+        if ticket.stage in _CLOSED and _reopens(event):
+            reopens += 1
+    else:
+        subject, report, replies, reopens = f.subject or "", f.body or "", 0, 0
+    customer_text: str | None = None
     if event.type == EventType.CUSTOMER_REPLIED:
         replies += 1
-    if ticket is not None and ticket.stage in (Stage.SOLVED, Stage.CLOSED) and _reopens(event):
-        reopens += 1
-    tone = positive + negative
+        customer_text = f.body
+    if customer_text:
+        keywords, positive, negative = _opening_signals(subject, report)
+        more, pos, neg = text_signals(customer_text)
+        words: tuple[str, ...] | list[str] = sorted(keywords | more)
+        sentiment = _sentiment(positive + pos, negative + neg)
+    else:
+        words, sentiment = _opening_summary(subject, report)
+    keyword_list: list[JsonValue] = [*words]
     signals: dict[str, JsonValue] = {
-        "keywords": list[JsonValue](sorted(keywords)),
-        "sentiment": round((positive - negative) / tone, 2) if tone else 0.0,
+        "keywords": keyword_list,
+        "sentiment": sentiment,
         "repeat_contacts": replies,
         "failed_attempts": reopens,
     }
