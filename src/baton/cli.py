@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from rich.table import Column, Table
 
 from baton import audit
-from baton.bootstrap import build_runtime
+from baton.bootstrap import build_runtime, tune_gc
 from baton.cli_common import Workspace, err, out
 from baton.cli_common import database as _database
 from baton.cli_common import settings_for as _settings
@@ -310,6 +310,8 @@ def replay_(
     from baton.replay.inputs import pick_mapping, read_accounts
     from baton.replay.outputs import ReplayOutput, write_replay
 
+    tune_gc()  # a whole log makes millions of short-lived objects, as a long-running engine does
+
     def run() -> ReplayOutput:
         limits = load_gate(gate) if gate is not None else None
         chosen = pick_mapping(history, mapping)
@@ -385,6 +387,7 @@ def kpis_(
 
     doc: dict[str, Any]
     if history is not None:
+        tune_gc()  # as for replay: a whole log through the simulator
         try:
             chosen = pick_mapping(history, mapping)
             known = (
