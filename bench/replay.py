@@ -21,6 +21,12 @@ What is measured, in this one process:
 - **peak RSS** of the process (``VmHWM``) after the replay, and separately the memory 20,000 open
   tickets take in a fresh simulator (every one with its SLA clocks and pending timers).
 
+- **the simulator alone** (after the replay, so that it does not count in its peak memory): the
+  history read and time-ordered into memory first (the "parse + time order" row), then every
+  event fed to the simulator with no reading, no ``decisions.jsonl`` and no report: the least any
+  replay of this history spends in its one simulator process, whatever reads the file. Its rate
+  against parse only bounds the ratio the whole command can reach.
+
 CPU seconds (this process and the reader process it waited for) are printed beside wall time: the
 machine may be shared, and CPU time moves less.
 Targets (the issue): whole log under 15 s; replay at least 25% of the parse-only rate; state for
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import shutil
@@ -45,7 +52,7 @@ from _common import EXAMPLE_POLICY, machine_note, maxrss_mb, print_table
 
 from baton.bootstrap import tune_gc
 from baton.engine.simulate import Simulator
-from baton.model import EventType
+from baton.model import Event, EventType
 from baton.policy.loader import load_policy
 from baton.replay.order import TimeOrdered
 from baton.replay.outputs import write_replay
@@ -109,6 +116,23 @@ def parse_only(limit: int | None, log: str = "servicenow") -> int:
 
 def ordered_only(limit: int | None, log: str = "servicenow") -> int:
     return sum(1 for _ in TimeOrdered(LOGS[log], load_mapping(log), limit=limit))
+
+
+def in_memory(limit: int | None, log: str = "servicenow") -> list[Event]:
+    """The history read and time-ordered into a list, which the collector is then told to leave
+    alone (it would otherwise walk it on every full collection the simulator's work causes)."""
+    events = list(TimeOrdered(LOGS[log], load_mapping(log), limit=limit))
+    gc.freeze()
+    return events
+
+
+def simulate_only(events: list[Event]) -> int:
+    """The simulator (decide, timers, decision tracks, KPIs) on events already in memory."""
+    run = PolicyRun(load_policy(EXAMPLE_POLICY), accounts={})
+    for event in events:
+        run.feed(event)
+    run.finish()
+    return len(events)
 
 
 def replay(out: Path, limit: int | None, log: str = "servicenow") -> int:
@@ -198,28 +222,34 @@ def main() -> None:
     scope = "whole" if args.limit is None else f"first {args.limit:,} incidents"
     print(f"ServiceNow log, {scope}; {machine_note()}")
     parse = min((timed(lambda: parse_only(args.limit)) for _ in range(2)), key=lambda r: r.wall)
-    order = timed(lambda: ordered_only(args.limit))
     out = Path(tempfile.mkdtemp(prefix="baton-bench-replay-"))
     try:
         run = timed(lambda: replay(out, args.limit))
         peak = maxrss_mb()
         decisions_mb = (out / "decisions.jsonl").stat().st_size / 2**20
+        grown, open_now, timers = open_tickets_mb(OPEN_TICKETS)
+        order = timed(lambda: ordered_only(args.limit))
+        events = in_memory(args.limit)
+        alone = timed(lambda: simulate_only(events))
+        events.clear()
+        gc.unfreeze()
         rows = [
             ("parse only", parse.events, parse.wall, parse.cpu, parse.rate, 1.0),
             ("parse + time order", order.events, order.wall, order.cpu, order.rate, order.rate / parse.rate),
             ("replay (whole command)", run.events, run.wall, run.cpu, run.rate, run.rate / parse.rate),
+            ("simulator alone", alone.events, alone.wall, alone.cpu, alone.rate, alone.rate / parse.rate),
         ]
         print_table(("", "events", "wall s", "cpu s", "events/s", "x parse"), rows)
         print(f"\ndecisions.jsonl: {decisions_mb:,.0f} MB; peak RSS after the replay: {peak:,.0f} MB")
-        grown, open_now, timers = open_tickets_mb(OPEN_TICKETS)
         print(
             f"{open_now:,} open tickets ({timers:,} timers pending) in a fresh simulator: {grown:,.0f} MB "
-            f"({grown * 1024 / max(open_now, 1):,.1f} KB each); peak RSS now {maxrss_mb():,.0f} MB"
+            f"({grown * 1024 / max(open_now, 1):,.1f} KB each)"
         )
         print(
             f"\ntargets: whole log under 15 s: {'met' if run.wall < 15 else 'NOT met'} ({run.wall:.1f} s); "
             f"replay >= 25% of parse rate: {'met' if run.rate >= 0.25 * parse.rate else 'NOT met'} "
-            f"({100 * run.rate / parse.rate:.0f}%); 20,000 open tickets under 500 MB: "
+            f"({100 * run.rate / parse.rate:.0f}%; the simulator alone: "
+            f"{100 * alone.rate / parse.rate:.0f}%); 20,000 open tickets under 500 MB: "
             f"{'met' if grown < 500 else 'NOT met'} ({grown:,.0f} MB)"
         )
         if args.profile:
