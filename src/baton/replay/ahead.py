@@ -79,7 +79,7 @@ _set = object.__setattr__
 
 def _rebuilt_model(cls: type[Frozen], values: dict[str, object], given: set[str]) -> Frozen:
     """A domain model as it was pickled: what pydantic's own ``__setstate__`` sets, without the
-    state dict it reads it from (the ``extra`` and private parts of a :class:`Frozen` are empty)."""
+    state dict it reads it from (only a model with no extra or private parts travels this way)."""
     model = cls.__new__(cls)
     _set(model, "__dict__", values)
     _set(model, "__pydantic_fields_set__", given)
@@ -93,9 +93,9 @@ class _Pickler(pickle.Pickler):
     the names it was given, not a state dict around them. The parent has the time to spare least."""
 
     def reducer_override(self, obj: object) -> Any:  # a reduce tuple, or NotImplemented
-        if isinstance(obj, Frozen):
+        if isinstance(obj, Frozen) and obj.__pydantic_private__ is None and obj.__pydantic_extra__ is None:
             return _rebuilt_model, (obj.__class__, obj.__dict__, obj.__pydantic_fields_set__)
-        return NotImplemented
+        return NotImplemented  # anything else as pickle (or pydantic) does it
 
 
 class _Sender:
