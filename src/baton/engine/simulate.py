@@ -25,8 +25,10 @@ TIMER_SOURCE = "baton.timer"
 
 
 # A pending timer in the heap: (due as microseconds since the epoch, serial, due, ticket id, timer
-# name, timer data). Plain tuples of ints compare in C, several times faster than aware datetimes;
-# the serial is unique, so the comparison never reaches the fields after it.
+# name, timer data). Plain tuples of ints compare in C, several times faster than aware datetimes,
+# and in the same order for the UTC and fixed-offset instants events and calendars carry (two
+# datetimes sharing a zone with a repeated hour compare by wall clock; their keys, by the instant).
+# The serial is unique, so the comparison never reaches the fields after it.
 _Due = tuple[int, int, datetime, str, str, dict[str, object]]
 
 
@@ -83,7 +85,7 @@ class Simulator:
         """Fire every live timer due at or before ``to``, in due order; return how many fired."""
         fired = 0
         heap, live = self._heap, self._live
-        limit = time_key(to)
+        limit = time_key(to) if heap else 0
         while heap and heap[0][0] <= limit:
             _, serial, due, ticket_id, name, data = heapq.heappop(heap)
             if live.get((ticket_id, name)) != serial:
