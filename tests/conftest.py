@@ -25,6 +25,15 @@ PG_ADMIN_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql+psycopg://postgre
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 
 
+@pytest.fixture(autouse=True)
+def _collector_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands tune the garbage collector for their own process (``tune_gc``: thresholds raised,
+    everything alive frozen). Run inside a test worker they would do it for every later test of
+    that worker; the processes the end-to-end tests start still tune theirs."""
+    for module in ("baton.bootstrap", "baton.cli", "baton.demo"):
+        monkeypatch.setattr(f"{module}.tune_gc", lambda: None)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
