@@ -161,10 +161,12 @@ class Engine:
         known = repo.existing_events(conn, [(e.source, e.event_id) for e in batch])
         named = [(link.system, link.id) for e in batch for link in _links_of(e)]
         links = repo.find_links(conn, named)
-        # Items Baton is creating (their ids its own choice), whose webhooks may beat the answer.
-        creating = echoes.creators(
-            conn, [key for key in named if key not in links], field=CREATED, now_ms=to_ms(now)
-        )
+        unlinked = [key for key in named if key not in links]
+        # What Baton awaits, in one lookup: the writes its events may echo, and the items it is
+        # creating (their ids its own choice), whose webhooks may beat the create's answer.
+        echo_keys = [key for e in batch if (key := _echo_key(e)) is not None]
+        awaited = echoes.take(conn, [*echo_keys, *unlinked], now_ms=to_ms(now))
+        creating = echoes.creators(awaited, unlinked, field=CREATED)
         # Tickets an unlinked item claims by a label, with a create in flight (see _ticket_id).
         claims = {c for e in batch if isinstance(c := e.data.get(CLAIMS_TICKET), str)}
         in_flight = repo.creating_issues(conn, claims) if claims else set()
@@ -177,9 +179,6 @@ class Engine:
         accounts: dict[str, Account | None] = dict.fromkeys(account_ids)
         accounts.update(repo.load_accounts(conn, sorted(account_ids)))
         loads = self._loads(conn)
-        awaited = echoes.take(
-            conn, [key for e in batch if (key := _echo_key(e)) is not None], now_ms=to_ms(now)
-        )
 
         results: list[IngestResult] = []
         for event in batch:

@@ -81,18 +81,17 @@ def take(conn: Connection, keys: Sequence[tuple[str, str]], *, now_ms: int) -> E
     return found
 
 
-def creators(
-    conn: Connection, keys: Sequence[tuple[str, str]], *, field: str, now_ms: int
-) -> dict[tuple[str, str], str]:
-    """The ticket each of these items is being created for, where a connector said so before its
-    send (an expectation of ``field`` whose value is the ticket): how an item's early webhooks
-    find their ticket before the create's answer is recorded. Kept, not consumed: an item sends
-    several webhooks."""
+def creators(awaited: Expected, keys: Sequence[tuple[str, str]], *, field: str) -> dict[tuple[str, str], str]:
+    """The ticket each of ``keys`` is being created for, where a connector said so before its
+    send (an expectation of ``field`` whose value is the ticket), read from what :func:`take`
+    found: how an item's early webhooks find their ticket before the create's answer is
+    recorded. Kept, not consumed: an item sends several webhooks."""
     found: dict[tuple[str, str], str] = {}
-    for key, awaited in take(conn, keys, now_ms=now_ms).items():
-        for _, name, value in awaited:
+    for key in keys:
+        for _, name, value in awaited.get(key, ()):
             if name == field:
                 found.setdefault(key, value)  # the oldest: take lists them in the order recorded
+                break
     return found
 
 
